@@ -1,0 +1,1 @@
+"""One module per parity family, named after the family; each defines `check(path) -> FamilyReport | list`."""
