@@ -67,7 +67,15 @@ class Registry:
             return
         self._loaded.add(kind)
         for module in BUILTIN_MODULES[kind]:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                raise RegistryError(
+                    f"built-in {kind} module {module} is missing; the catalog in minigpt4/common/catalog.py "
+                    "lists it, so the installation is incomplete"
+                ) from exc
 
     def _get(self, kind: str, name: str) -> Any:
         self.load_builtins(kind)

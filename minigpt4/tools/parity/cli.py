@@ -52,7 +52,9 @@ def run_family(name: str, path: Path) -> list[FamilyReport]:
 def run_model_variant(path: Path, prefix: str = "") -> list[FamilyReport]:
     checker = _load_checker(MODEL_CHECKER)
     if checker is None:
-        return [FamilyReport(f"{prefix}model", total=count_cases(path / "expected.json"), not_implemented=True)]
+        return [
+            FamilyReport(f"{prefix}model", total=count_cases(path / "expected.json"), not_implemented=True)
+        ]
     try:
         reports = _as_list(checker(path))
     except Exception as exc:
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m minigpt4.tools.parity",
         description="Compare minigpt4 with reference outputs of the official code.",
     )
-    parser.add_argument("directory", type=Path, help="a fixture directory (functions/, models/ or models/<variant>/)")
+    parser.add_argument(
+        "directory", type=Path, help="a fixture directory (functions/, models/ or models/<variant>/)"
+    )
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of crashed checkers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(message)s")

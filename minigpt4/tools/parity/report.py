@@ -40,7 +40,9 @@ def equal_close(expected: Any, got: Any, rel: float, abs_: float = 0.0) -> bool:
     if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
         return len(expected) == len(got) and all(equal_close(e, g, rel, abs_) for e, g in zip(expected, got))
     if isinstance(expected, dict) and isinstance(got, dict):
-        return expected.keys() == got.keys() and all(equal_close(expected[k], got[k], rel, abs_) for k in expected)
+        return expected.keys() == got.keys() and all(
+            equal_close(expected[k], got[k], rel, abs_) for k in expected
+        )
     return equal_exact(expected, got)
 
 

@@ -1,0 +1,72 @@
+# The two commands of the README: `make quickstart` and `make test`. Both create or reuse .venv,
+# install what is missing (a second run skips the install), and print what they do.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.minigpt4-installed
+TORCH_PIN := torch==2.13.0
+FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),$(shell pip config get global.find-links 2>/dev/null | sed 's/^/--find-links /'))
+PYTEST_ARGS ?=
+
+.PHONY: help install quickstart test test-fast test-slow lint format bench parity clean
+
+help:
+	@echo "make quickstart   install, then generate the shapes world, train tiny models, evaluate, print results"
+	@echo "make test         install, then run the whole test suite (everything except gpu-marked tests)"
+	@echo "make test-fast    the test suite without slow tests"
+	@echo "make lint|format  ruff check / ruff format"
+	@echo "make parity       python -m minigpt4.tools.parity over ../shared/parity"
+	@echo "make bench        run bench/*.py (one JSON line each)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt
+	@echo "==> [1/4] virtual environment $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> [2/4] torch"
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "    keeping installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	else \
+		echo "    no torch in $(VENV): pip install $(TORCH_PIN) (CPU wheel here; GPU users install their CUDA torch first)"; \
+		$(VENV)/bin/pip install --disable-pip-version-check -q $(TORCH_PIN); \
+	fi
+	@$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-constraint.txt
+	@echo "==> [3/4] dependencies (torch pinned to the installed $$(cat $(VENV)/torch-constraint.txt))"
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(VENV)/bin/pip install --disable-pip-version-check -q uv
+	@VIRTUAL_ENV=$(abspath $(VENV)) $(PY) -m uv pip install -q $(FIND_LINKS) -c $(VENV)/torch-constraint.txt \
+		-r requirements.txt -e . \
+	|| $(VENV)/bin/pip install --disable-pip-version-check -q -c $(VENV)/torch-constraint.txt -r requirements.txt -e .
+	@echo "==> [4/4] check"
+	@$(PY) -c "import torch, transformers, omegaconf, minigpt4; print('    minigpt4', minigpt4.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"
+	@touch $(STAMP)
+
+quickstart: $(STAMP)
+	@$(PY) -m minigpt4.quickstart
+
+test: $(STAMP)
+	@echo "==> pytest (all tests except gpu)"
+	@$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	@$(PY) -m pytest -m "not gpu and not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	@$(PY) -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix .
+
+parity: $(STAMP)
+	@for d in ../shared/parity/functions ../shared/parity/models; do $(PY) -m minigpt4.tools.parity $$d; done
+
+bench: $(STAMP)
+	@for f in bench/bench_*.py; do $(PY) $$f; done
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
