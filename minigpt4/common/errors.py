@@ -27,3 +27,7 @@ class CheckpointError(MiniGPTError, RuntimeError):
 
 class DataError(MiniGPTError, ValueError):
     """A dataset file, folder or annotation record is missing or malformed."""
+
+
+class TrainingError(MiniGPTError, RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message names the step and the last good checkpoint."""

@@ -30,9 +30,11 @@ def setup_logger(level: int = logging.INFO) -> None:
     )
 
 
-def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
-    """A tqdm bar on rank 0 in a terminal; silent elsewhere (CI logs, other ranks)."""
-    disable = not is_main_process() or not sys.stderr.isatty()
+def progress(
+    iterable: Iterable[T], desc: str = "", total: int | None = None, disable_bar: bool = False, **kwargs: Any
+) -> Iterator[T]:
+    """A tqdm bar (with ETA) on rank 0 in a terminal; silent elsewhere (CI logs, other ranks)."""
+    disable = disable_bar or not is_main_process() or not sys.stderr.isatty()
     return tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
 
 
