@@ -1,0 +1,127 @@
+"""inspect identifies tiny official-format checkpoints; convert writes equal tensors to safetensors; CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from minigpt4.common.errors import CheckpointError
+from minigpt4.tools.weights.cli import main
+from minigpt4.tools.weights.convert import CONFIG_METADATA_KEY, convert_to_safetensors
+from minigpt4.tools.weights.identify import identify
+from minigpt4.tools.weights.inspection import inspect_checkpoint, inspect_path
+
+MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "models"
+
+
+def variant_dirs() -> list[Path]:
+    return sorted(p for p in MODELS.iterdir() if (p / "minigpt_ckpt.pth").is_file())
+
+
+@pytest.mark.parametrize("variant", variant_dirs(), ids=lambda p: p.name)
+def test_inspect_folder_identifies_each_official_file(variant: Path):
+    """A fixture folder holds the official on-disk formats; config.json says which variant it is."""
+    truth = json.loads((variant / "config.json").read_text())
+    by_name = {Path(s.path).name: s for s in inspect_path(variant)}
+    ckpt = by_name["minigpt_ckpt.pth"].identification
+    expected_model = {
+        "minigpt_v2": "minigpt_v2/pretrain",
+        "minigpt4_vicuna0": "minigpt4/pretrain_vicuna0",
+        "minigpt4_llama2": "minigpt4/pretrain_llama2",
+    }[truth["variant"]]
+    assert ckpt.model == expected_model
+    assert ckpt.details["llm_hidden"] == truth["llama_config"]["hidden_size"]
+    if "lora" in truth:
+        assert ckpt.details["lora"]["rank"] == truth["lora"]["r"]
+        assert ckpt.details["lora"]["spelling"].startswith("peft 0.2.0")
+    vit = by_name["eva_vit.pth"].identification
+    assert vit.kind == "eva_vit"
+    assert (vit.details["width"], vit.details["depth"]) == (
+        truth["vit_kwargs"]["embed_dim"],
+        truth["vit_kwargs"]["depth"],
+    )
+    llm = by_name["llm"].identification
+    assert llm.kind == "hf_llama" and llm.details["vocab_size"] == truth["llama_config"]["vocab_size"]
+    if truth["has_qformer"]:
+        qformer = by_name["qformer.pth"].identification
+        assert qformer.kind == "blip2_qformer"
+        assert qformer.details["num_query_tokens"] == truth["num_query_token"]
+
+
+def test_projection_only_checkpoint_alone_is_reported_ambiguous():
+    """Without the vision files, a tiny projection cannot tell Q-Former from token concatenation."""
+    found = inspect_checkpoint(MODELS / "minigpt4_llama2" / "minigpt_ckpt.pth").identification
+    assert found.kind == "minigpt4" and found.model is None and len(found.candidates) == 2
+    resolved = inspect_checkpoint(
+        MODELS / "minigpt4_llama2" / "minigpt_ckpt.pth", vit_width=48
+    ).identification
+    assert resolved.model == "minigpt4/pretrain_llama2"
+
+
+def test_official_sizes_are_recognised_from_shapes_alone():
+    assert identify({"llama_proj.weight": (5120, 768), "llama_proj.bias": (5120,)}).description.startswith(
+        "MiniGPT-4 Vicuna-13B"
+    )
+    assert identify({"llama_proj.weight": (4096, 768)}).model == "minigpt4/pretrain_vicuna0"
+    assert identify({"llama_proj.weight": (4096, 5632)}).model == "minigpt4/pretrain_llama2"
+    lora = {
+        f"llama_model.base_model.model.model.layers.{layer}.self_attn.{m}.lora_{ab}.default.weight": shape
+        for layer in range(32)
+        for m in ("q_proj", "v_proj")
+        for ab, shape in (("A", (64, 4096)), ("B", (4096, 64)))
+    }
+    v2 = identify({"llama_proj.weight": (4096, 5632), **lora})
+    assert v2.model == "minigpt_v2/pretrain" and "r=64" in v2.description
+    assert v2.details["lora"]["num_params"] == 33_554_432  # official_anatomy §5.2
+    assert "`.default.`" in v2.details["lora"]["spelling"]
+    vicuna = identify(
+        {"model.embed_tokens.weight": (32001, 5120), "model.layers.39.self_attn.q_proj.weight": (5120, 5120)}
+    )
+    assert vicuna.kind == "hf_llama" and "Vicuna v0" in vicuna.description and "13B" in vicuna.description
+
+
+def test_convert_pth_to_safetensors_keeps_tensors_and_config(tmp_path):
+    state = torch.load(MODELS / "minigpt_v2" / "minigpt_ckpt.pth", weights_only=True)["model"]
+    wrapped = {
+        "model": state,
+        "optimizer": {"state": {}},
+        "config": {"model": {"arch": "minigpt_v2"}},
+        "epoch": 3,
+    }
+    torch.save(wrapped, tmp_path / "checkpoint_3.pth")
+    out = convert_to_safetensors(tmp_path / "checkpoint_3.pth")
+    assert out == tmp_path / "checkpoint_3.safetensors"
+    converted = load_file(out)
+    assert set(converted) == set(state)
+    for key, tensor in state.items():
+        assert torch.equal(converted[key], tensor)
+    with safe_open(str(out), framework="pt") as handle:
+        assert json.loads(handle.metadata()[CONFIG_METADATA_KEY]) == {"model": {"arch": "minigpt_v2"}}
+    assert inspect_checkpoint(out).identification.model == "minigpt_v2/pretrain"
+
+
+def test_convert_handles_shared_storage(tmp_path):
+    shared = torch.randn(4, 3)
+    torch.save({"a": shared, "b": shared, "c": shared[1:]}, tmp_path / "tied.pth")
+    converted = load_file(convert_to_safetensors(tmp_path / "tied.pth", tmp_path / "tied.safetensors"))
+    assert torch.equal(converted["a"], shared) and torch.equal(converted["c"], shared[1:])
+
+
+def test_unreadable_file_gives_checkpoint_error(tmp_path):
+    (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"broken\.pth"):
+        inspect_checkpoint(tmp_path / "broken.pth")
+
+
+def test_cli_inspect_json_and_error_exit(tmp_path, capsys):
+    assert main(["inspect", str(MODELS / "minigpt_v2" / "minigpt_ckpt.pth"), "--json", "--keys"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed[0]["identification"]["model"] == "minigpt_v2/pretrain"
+    assert printed[0]["tensors"]["llama_proj.weight"]["dtype"] == "float32"
+    assert main(["inspect", str(tmp_path / "missing.pth")]) == 1
+    assert "CheckpointError" in capsys.readouterr().err
