@@ -1,0 +1,178 @@
+"""The LLM side of `init_llm`: LlamaForCausalLM from a local directory (any dtype, SDPA, optional 8/4-bit),
+the slow LLaMA tokenizer with `pad_token="$$"`, and LoRA through peft the way MiniGPT-v2 sets it up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from minigpt4.common.errors import ConfigError
+from minigpt4.models.tokenizer import LegacyLlamaTokenizer, load_llama_tokenizer
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """peft LoRA on the LLM. Official values: r 64, alpha 16, dropout 0.05 on q_proj/v_proj; r=0 disables it."""
+
+    r: int = 0
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    path: str
+    dtype: str = "float16"  # official: torch_dtype=torch.float16
+    low_resource: bool = False  # official: 8-bit weights through bitsandbytes
+    quantization: str = "8bit"  # "8bit" or "4bit" when low_resource
+    device_8bit: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    gradient_checkpointing: bool = False
+
+
+def parse_dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    if str(name).lower() not in DTYPES:
+        raise ConfigError(f"unknown LLM dtype {name!r}; use one of float32, float16, bfloat16")
+    return DTYPES[str(name).lower()]
+
+
+def has_weight_files(path: Path) -> bool:
+    return any((path / name).is_file() for name in WEIGHT_FILES)
+
+
+def _check_llm_dir(path: Path) -> None:
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"model.llama_model={str(path)!r} is not a directory holding a HF LLaMA config.json; "
+            "set model.llama_model to the local Vicuna / Llama-2-chat directory"
+        )
+
+
+def load_tokenizer(path: str | Path) -> LegacyLlamaTokenizer:
+    path = Path(path).expanduser()
+    if not (path / "tokenizer.model").is_file():
+        raise ConfigError(
+            f"{path} has no tokenizer.model (sentencepiece); MiniGPT-4 loads its LLaMA tokenizer from llama_model"
+        )
+    return load_llama_tokenizer(str(path))
+
+
+def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
+    """LlamaForCausalLM (or its peft wrapper when lora.r > 0), frozen except LoRA.
+
+    With `load_weights=False`, or when the directory holds no weight file, the model is built from config.json
+    with random init (tiny configs, tests, the meta-device manifest).
+    """
+    path = Path(settings.path).expanduser()
+    _check_llm_dir(path)
+    dtype = parse_dtype(settings.dtype)
+    if load_weights and has_weight_files(path):
+        kwargs: dict = {"dtype": dtype, "attn_implementation": "sdpa"}
+        if settings.low_resource:
+            kwargs["quantization_config"] = _quantization_config(settings.quantization)
+            if torch.cuda.is_available():
+                kwargs["device_map"] = {"": settings.device_8bit}
+        model = LlamaForCausalLM.from_pretrained(str(path), **kwargs)
+    else:
+        if settings.low_resource and load_weights:
+            raise ConfigError(
+                f"low_resource (8/4-bit) needs LLM weights, but {path} holds none of {', '.join(WEIGHT_FILES)}"
+            )
+        if load_weights:
+            logger.warning(
+                "%s holds no LLM weights: building the LLM from config.json with RANDOM weights", path
+            )
+        config = LlamaConfig.from_pretrained(str(path))
+        model = LlamaForCausalLM._from_config(config, dtype=dtype, attn_implementation="sdpa")
+    if settings.lora.r > 0:
+        model = apply_lora(model, settings.lora)
+    else:
+        model.requires_grad_(False)
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def _quantization_config(kind: str):
+    from transformers import BitsAndBytesConfig
+
+    if kind == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if kind == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float16)
+    raise ConfigError(f"model.low_resource_quantization={kind!r}; use '8bit' or '4bit'")
+
+
+class CastOutputToFloat(nn.Sequential):
+    """peft 0.2.0's `lm_head` wrapper (`prepare_model_for_int8_training`): logits in fp32.
+
+    Kept so the module tree (and `llama_model.base_model.model.lm_head.0.weight`) matches the official v2 model.
+    """
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return super().forward(hidden.to(self[0].weight.dtype)).to(torch.float32)
+
+
+def prepare_for_lora(model: LlamaForCausalLM) -> LlamaForCausalLM:
+    """peft 0.2.0 `prepare_model_for_int8_training`, applied by the official code even without 8-bit."""
+    in_8bit = bool(getattr(model, "is_loaded_in_8bit", False))
+    for name, param in model.named_parameters():
+        param.requires_grad = False
+        if in_8bit and param.ndim == 1 and "layer_norm" in name:  # matches no LLaMA parameter, as officially
+            param.data = param.data.float()
+    if in_8bit:
+        model.enable_input_require_grads()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if not isinstance(model.lm_head, CastOutputToFloat):
+        model.lm_head = CastOutputToFloat(model.lm_head)
+    return model
+
+
+def apply_lora(model: LlamaForCausalLM, lora: LoraSettings) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    model = prepare_for_lora(model)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, config)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in peft_model.parameters())
+    logger.info("LoRA: trainable params %d of %d (%.4f%%)", trainable, total, 100 * trainable / max(total, 1))
+    return peft_model
+
+
+def input_embeddings(llm: nn.Module) -> nn.Embedding:
+    """`embed_tokens` of a plain or peft-wrapped LlamaForCausalLM."""
+    return llm.get_input_embeddings()

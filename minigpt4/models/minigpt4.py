@@ -1,0 +1,155 @@
+"""MiniGPT-4 (`minigpt4`): EVA ViT-g -> ln_vision -> [Q-Former (Vicuna v0) | 4-token concat (Llama-2)] ->
+llama_proj -> frozen LLaMA."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from minigpt4.common.errors import CheckpointError
+from minigpt4.common.registry import registry
+from minigpt4.models import prompting
+from minigpt4.models.base import MiniGPTBase
+from minigpt4.models.builder_args import base_kwargs
+from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, load_into, read_state_dict
+from minigpt4.models.options import PACKAGE_DIR, cfg_get, resolve_path
+from minigpt4.models.projection import concat_neighbours
+from minigpt4.models.qformer import QFormer, QFormerConfig
+
+logger = logging.getLogger(__name__)
+
+
+def model_type_table(arch: str) -> dict[str, str]:
+    """{model_type: default YAML path relative to the package}, from configs/models/<arch>/*.yaml."""
+    folder = PACKAGE_DIR / "configs" / "models" / arch
+    return {p.stem: str(p.relative_to(PACKAGE_DIR)) for p in sorted(folder.glob("*.yaml"))}
+
+
+@registry.register_model("minigpt4")
+class MiniGPT4(MiniGPTBase):
+    PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt4")
+
+    def __init__(
+        self,
+        *,
+        has_qformer: bool = True,
+        freeze_qformer: bool = True,
+        qformer: QFormerConfig | None = None,
+        prompt_path: str | Path | None = None,
+        **base: Any,
+    ) -> None:
+        super().__init__(**base)
+        self.has_qformer = has_qformer
+        width = self.visual_encoder.cfg.width
+        if has_qformer:
+            qformer = qformer or QFormerConfig(encoder_width=width)
+            self.Qformer = QFormer(qformer)
+            self.query_tokens = nn.Parameter(torch.zeros(1, qformer.num_query_token, qformer.hidden_size))
+            if not self.query_tokens.is_meta:
+                self.query_tokens.data.normal_(mean=0.0, std=0.02)
+            if freeze_qformer:
+                self._freeze("Qformer", self.Qformer)
+                self.query_tokens.requires_grad = False
+                logger.info("freeze Qformer")
+            img_f_dim = qformer.hidden_size
+            self.tokens_per_image = qformer.num_query_token
+        else:
+            img_f_dim = width * 4
+            self.tokens_per_image = self.visual_encoder.cfg.num_patches // 4
+        self.llama_proj = nn.Linear(img_f_dim, self.llama_model.config.hidden_size)
+        if prompt_path:
+            self.prompt_list = prompting.load_prompt_list(prompt_path, self.prompt_template)
+            logger.info("Load %d training prompts", len(self.prompt_list))
+            # the official code logs random.choice(prompt_list) here; that draw moves the RNG, so we make it too
+            logger.info("Prompt Example \n%s", random.choice(self.prompt_list) if self.prompt_list else "")
+
+    def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """image: (B, 3, H, W) (or (B, k, 3, H, W), flattened) -> embeds (B, T, D_llm), atts (B, T) long."""
+        device = image.device
+        if image.ndim > 4:
+            image = image.reshape(-1, *image.shape[-3:])
+        with self.maybe_autocast():
+            image_embeds = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
+            if self.has_qformer:
+                image_atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
+                query_tokens = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
+                query_output = self.Qformer.bert(query_tokens, image_embeds, image_atts)  # (B, Q, H)
+                inputs_llama = self.llama_proj(query_output)
+            else:
+                inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
+            atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
+        return inputs_llama, atts_llama
+
+    def load_blip2_qformer(self, path: str) -> None:
+        """BLIP-2 checkpoint (`{"model": ...}`): Q-Former, query_tokens and ln_vision; the rest is reported unused."""
+        state = read_state_dict(resolve_path(path), what="BLIP-2 Q-Former (model.q_former_model)")
+        wanted = {k: v for k, v in state.items() if k.startswith(BLIP2_PREFIXES)}
+        unused = sorted(set(state) - set(wanted))
+        if unused:
+            logger.info(
+                "BLIP-2 %s: %d tensors outside the Q-Former unused (e.g. %s)", path, len(unused), unused[0]
+            )
+        required = [
+            k for k in self.state_dict() if k.startswith(BLIP2_PREFIXES) and not k.endswith("position_ids")
+        ]
+        load_into(self, wanted, f"BLIP-2 Q-Former {path}", required=required, ignorable=BLIP2_UNUSED)
+
+    @classmethod
+    def default_config_path(cls, model_type: str) -> Path:
+        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT4:
+        base = base_kwargs(
+            cfg, default_image_size=224, default_lora_r=0, default_max_txt_len=32, default_template=""
+        )
+        vit = base["vit"]
+        qformer = QFormerConfig(
+            hidden_size=int(cfg_get(cfg, "qformer_hidden_size", 768)),
+            num_hidden_layers=int(cfg_get(cfg, "qformer_num_layers", 12)),
+            num_attention_heads=int(cfg_get(cfg, "qformer_num_heads", 12)),
+            intermediate_size=int(cfg_get(cfg, "qformer_intermediate_size", 3072)),
+            cross_attention_freq=int(cfg_get(cfg, "qformer_cross_attention_freq", 2)),
+            max_position_embeddings=int(cfg_get(cfg, "qformer_max_position_embeddings", 512)),
+            encoder_width=vit.width,
+            num_query_token=int(cfg_get(cfg, "num_query_token", 32)),
+        )
+        model = cls(
+            has_qformer=bool(cfg_get(cfg, "has_qformer", True)),
+            freeze_qformer=bool(cfg_get(cfg, "freeze_qformer", True)),
+            qformer=qformer,
+            prompt_path=resolve_path(cfg_get(cfg, "prompt_path", "")),
+            load_weights=load_weights,
+            **base,
+        )
+        if load_weights:
+            load_pretrained_parts(model, cfg)
+        return model
+
+
+def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
+    """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order."""
+    vit_ckpt = cfg_get(cfg, "vit_ckpt", "")
+    if vit_ckpt:
+        model.load_vit_weights(str(vit_ckpt))
+    else:
+        logger.warning("model.vit_ckpt is not set: the EVA ViT keeps its RANDOM initialisation")
+    if getattr(model, "has_qformer", False):
+        q_former = str(cfg_get(cfg, "q_former_model", ""))
+        if q_former.startswith(("http://", "https://")):
+            raise CheckpointError(
+                f"model.q_former_model is a URL ({q_former}); we never download: fetch the file once "
+                "and set model.q_former_model to its local path"
+            )
+        if q_former:
+            model.load_blip2_qformer(q_former)
+        else:
+            logger.warning("model.q_former_model is not set: the Q-Former keeps its RANDOM initialisation")
+    ckpt = cfg_get(cfg, "ckpt", "")
+    if ckpt:
+        model.load_checkpoint(str(ckpt), allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))

@@ -1,0 +1,62 @@
+"""MiniGPT-v2 (`minigpt_v2`): 448 px EVA ViT-g -> ln_vision (identity-affine, never loaded) -> 4-token concat ->
+llama_proj -> Llama-2-chat with LoRA (peft) on q_proj/v_proj."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from minigpt4.common.registry import registry
+from minigpt4.models.base import MiniGPTBase
+from minigpt4.models.builder_args import base_kwargs
+from minigpt4.models.minigpt4 import load_pretrained_parts, model_type_table
+from minigpt4.models.options import PACKAGE_DIR, cfg_get
+from minigpt4.models.projection import concat_neighbours
+
+logger = logging.getLogger(__name__)
+
+
+@registry.register_model("minigpt_v2")
+class MiniGPTv2(MiniGPTBase):
+    PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt_v2")
+
+    def __init__(self, *, chat_template: bool = False, **base: Any) -> None:
+        super().__init__(**base)
+        self.tokens_per_image = self.visual_encoder.cfg.num_patches // 4
+        self.llama_proj = nn.Linear(self.visual_encoder.cfg.width * 4, self.llama_model.config.hidden_size)
+        self.chat_template = chat_template
+
+    def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """image: (B, 3, H, W) -> embeds (B, P/4, D_llm), atts (B, P/4) long."""
+        device = image.device
+        if image.ndim > 4:
+            image = image.reshape(-1, *image.shape[-3:])
+        with self.maybe_autocast():
+            image_embeds = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
+            inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
+            atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
+        return inputs_llama, atts_llama
+
+    @classmethod
+    def default_config_path(cls, model_type: str) -> Path:
+        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPTv2:
+        base = base_kwargs(
+            cfg,
+            default_image_size=448,
+            default_lora_r=64,
+            default_max_txt_len=300,
+            default_template="[INST] {} [/INST]",
+        )
+        model = cls(
+            chat_template=bool(cfg_get(cfg, "chat_template", False)), load_weights=load_weights, **base
+        )
+        if load_weights:
+            load_pretrained_parts(model, cfg)
+        return model
