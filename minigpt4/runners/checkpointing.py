@@ -85,7 +85,7 @@ def atomic_safetensors_save(tensors: dict[str, torch.Tensor], path: Path, metada
 def save_training_checkpoint(
     path: Path,
     weights: dict[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer,
+    optimizer_state: dict,
     scaler: Any,
     config: dict,
     epoch: int,
@@ -96,7 +96,7 @@ def save_training_checkpoint(
 ) -> Path:
     payload = {
         "model": weights,
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer_state,
         "config": config,
         "scaler": scaler.state_dict() if scaler is not None else None,
         "epoch": epoch,
@@ -108,8 +108,11 @@ def save_training_checkpoint(
         "format": FORMAT,
     }
     atomic_torch_save(payload, path)
-    atomic_safetensors_save(weights, path.with_suffix(".safetensors"),
-                            {"epoch": str(epoch), "global_step": str(global_step), "format": FORMAT})
+    atomic_safetensors_save(
+        weights,
+        path.with_suffix(".safetensors"),
+        {"epoch": str(epoch), "global_step": str(global_step), "format": FORMAT},
+    )
     logger.info("saved checkpoint %s (%d tensors, epoch %d, step %d)", path, len(weights), epoch, global_step)
     return path
 
@@ -117,11 +120,15 @@ def save_training_checkpoint(
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"run.resume_ckpt_path: {path} does not exist (expected a checkpoint_*.pth of a run)")
+        raise CheckpointError(
+            f"run.resume_ckpt_path: {path} does not exist (expected a checkpoint_*.pth of a run)"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise CheckpointError(f"{path}: expected a dict with a 'model' entry (the official runner layout)")
     return checkpoint
@@ -132,7 +139,9 @@ def restore_model_weights(model: torch.nn.Module, weights: dict[str, torch.Tenso
     own = model.state_dict()
     unexpected = sorted(set(weights) - set(own))
     if unexpected:
-        raise CheckpointError(f"{source}: {len(unexpected)} keys the model does not have, e.g. {unexpected[0]}")
+        raise CheckpointError(
+            f"{source}: {len(unexpected)} keys the model does not have, e.g. {unexpected[0]}"
+        )
     for name, tensor in weights.items():
         if own[name].shape != tensor.shape:
             raise CheckpointError(

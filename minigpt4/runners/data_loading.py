@@ -46,8 +46,16 @@ class ShardedPassSampler(Sampler[int]):
 class DatasetStream:
     """An endless stream of batches from one dataset."""
 
-    def __init__(self, name: str, dataset: Any, batch_size: int, num_workers: int, seed: int, rank: int,
-                 world_size: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        dataset: Any,
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+        rank: int,
+        world_size: int,
+    ) -> None:
         self.name = name
         self.dataset = dataset
         self.batch_size = batch_size
@@ -70,13 +78,31 @@ class DatasetStream:
         # worker seeds: fixed per (seed, rank, pass) so resumed augmentations match
         generator = torch.Generator().manual_seed((self.seed * 1000 + self.pass_index) * 64 + self.rank)
         if self.streaming:
-            return DataLoader(self.dataset, batch_size=self.batch_size, num_workers=self.num_workers,
-                              collate_fn=self.collate, generator=generator)
-        sampler = ShardedPassSampler(len(self.dataset), self.seed, self.pass_index, self.rank, self.world_size,
-                                     skip=self.batches_in_pass * self.batch_size)
-        return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=self.collate, drop_last=True, generator=generator,
-                          pin_memory=torch.cuda.is_available())
+            return DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                collate_fn=self.collate,
+                generator=generator,
+            )
+        sampler = ShardedPassSampler(
+            len(self.dataset),
+            self.seed,
+            self.pass_index,
+            self.rank,
+            self.world_size,
+            skip=self.batches_in_pass * self.batch_size,
+        )
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            drop_last=True,
+            generator=generator,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def next(self) -> dict[str, Any]:
         for _ in range(2):
@@ -101,7 +127,9 @@ class DatasetStream:
         self.batches_in_pass = int(state["batches_in_pass"])
         self._iterator = None
         if self.streaming:
-            logger.warning("datasets.%s streams (webdataset): it resumes with a fresh random stream", self.name)
+            logger.warning(
+                "datasets.%s streams (webdataset): it resumes with a fresh random stream", self.name
+            )
 
 
 class MixedLoader:
@@ -113,7 +141,11 @@ class MixedLoader:
         self.rng = random.Random(seed)
 
     def next(self) -> dict[str, Any]:
-        index = self.rng.choices(range(len(self.streams)), weights=self.ratios, k=1)[0] if len(self.streams) > 1 else 0
+        index = (
+            self.rng.choices(range(len(self.streams)), weights=self.ratios, k=1)[0]
+            if len(self.streams) > 1
+            else 0
+        )
         return self.streams[index].next()
 
     def state_dict(self) -> dict[str, Any]:
@@ -131,8 +163,15 @@ class MixedLoader:
                 stream.load_state_dict(state["streams"][stream.name])
 
 
-def build_train_loader(datasets: dict[str, dict[str, Any]], datasets_cfg: Any, num_workers: int, seed: int,
-                       rank: int, world_size: int, split: str = "train") -> MixedLoader:
+def build_train_loader(
+    datasets: dict[str, dict[str, Any]],
+    datasets_cfg: Any,
+    num_workers: int,
+    seed: int,
+    rank: int,
+    world_size: int,
+    split: str = "train",
+) -> MixedLoader:
     streams, ratios = [], []
     for name, splits in datasets.items():
         if split not in splits:
@@ -140,9 +179,13 @@ def build_train_loader(datasets: dict[str, dict[str, Any]], datasets_cfg: Any, n
         dataset_cfg = datasets_cfg[name]
         batch_size = dataset_cfg.get("batch_size")
         if batch_size is None:
-            raise ConfigError(f"datasets.{name}.batch_size is missing (the per-process batch size of this dataset)")
+            raise ConfigError(
+                f"datasets.{name}.batch_size is missing (the per-process batch size of this dataset)"
+            )
         # the shuffle seed is shared by all ranks (they split one permutation); mixing uses seed + rank
-        streams.append(DatasetStream(name, splits[split], int(batch_size), num_workers, seed, rank, world_size))
+        streams.append(
+            DatasetStream(name, splits[split], int(batch_size), num_workers, seed, rank, world_size)
+        )
         ratios.append(float(dataset_cfg.get("sample_ratio", 1)))
     if not streams:
         raise ConfigError("no training datasets: add at least one under `datasets:`")

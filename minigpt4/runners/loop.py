@@ -25,7 +25,9 @@ class LoopState:
 
 
 def move_to_device(samples: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in samples.items()}
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in samples.items()
+    }
 
 
 def batch_size_of(samples: dict[str, Any]) -> int:
@@ -56,7 +58,9 @@ def train_epoch(
     """Run iterations state.iter_in_epoch .. iters_per_epoch-1 of state.epoch (or until max_steps)."""
     meters = MetricLogger()
     iterations = range(state.iter_in_epoch, iters_per_epoch)
-    bar = progress(iterations, desc=f"epoch {state.epoch}", total=len(iterations), disable_bar=not show_progress)
+    bar = progress(
+        iterations, desc=f"epoch {state.epoch}", total=len(iterations), disable_bar=not show_progress
+    )
     window_start, window_samples = time.perf_counter(), 0
     for iteration in bar:
         if state.global_step >= max_steps:
@@ -81,13 +85,25 @@ def train_epoch(
         window_samples += batch_size_of(samples)
         if state.global_step % log_freq == 0 or iteration == iters_per_epoch - 1:
             elapsed = max(time.perf_counter() - window_start, 1e-9)
-            record = {"step": state.global_step, "epoch": state.epoch, "iter": iteration, "loss": loss_value,
-                      "lr": lr, "samples_per_s": window_samples / elapsed, "memory_mb": max_memory_mb()}
+            record = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "iter": iteration,
+                "loss": loss_value,
+                "lr": lr,
+                "samples_per_s": window_samples / elapsed,
+                "memory_mb": max_memory_mb(),
+            }
             log_step(record)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
             window_start, window_samples = time.perf_counter(), 0
-        if save_step_checkpoint and save_every_steps and stepped and state.global_step % save_every_steps == 0:
+        if (
+            save_step_checkpoint
+            and save_every_steps
+            and stepped
+            and state.global_step % save_every_steps == 0
+        ):
             save_step_checkpoint()
     averages = meters.global_avg()
     return {k: v for k, v in averages.items() if not math.isnan(v)}

@@ -82,7 +82,9 @@ def _tensorboard(run_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        logger.warning("run.tensorboard_log is true but tensorboard is not installed; logging to log.jsonl only")
+        logger.warning(
+            "run.tensorboard_log is true but tensorboard is not installed; logging to log.jsonl only"
+        )
         return None
     writer = SummaryWriter(str(run_dir / "tensorboard"))
 

@@ -16,7 +16,12 @@ import torch
 from minigpt4.common.errors import ConfigError
 from minigpt4.common.optims import param_groups
 
-AMP_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+AMP_DTYPES = {
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 def build_optimizer(model: torch.nn.Module, run_cfg: Any) -> torch.optim.Optimizer:

@@ -14,7 +14,13 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from minigpt4.common.dist import barrier, get_rank, get_world_size, is_dist_avail_and_initialized, is_main_process
+from minigpt4.common.dist import (
+    barrier,
+    get_rank,
+    get_world_size,
+    is_dist_avail_and_initialized,
+    is_main_process,
+)
 from minigpt4.common.errors import ConfigError
 from minigpt4.common.optims import build_lr_scheduler
 from minigpt4.common.registry import registry
@@ -44,7 +50,9 @@ def resolve_device(run_cfg: Any) -> torch.device:
 
 @registry.register_runner("runner_base")
 class RunnerBase:
-    def __init__(self, cfg: Any, task: Any, model: torch.nn.Module, datasets: dict, job_id: str | None = None):
+    def __init__(
+        self, cfg: Any, task: Any, model: torch.nn.Module, datasets: dict, job_id: str | None = None
+    ):
         self.cfg = cfg
         self.run_cfg = cfg.run_cfg
         self.task = task
@@ -93,33 +101,51 @@ class RunnerBase:
     # -- checkpoints -----------------------------------------------------------------
 
     def _save(self, name: str, epoch_complete: bool) -> None:
-        if parallel.is_fsdp(self.model):
-            weights = parallel.full_trainable_state(self.model)  # collective: every rank gathers
+        if parallel.is_fsdp(self.model):  # collective: every rank gathers the full tensors
+            weights = parallel.full_trainable_state(self.model)
+            optimizer_state = parallel.full_optimizer_state(self.model, self.optimizer)
         else:
             weights = checkpointing.trainable_state_dict(self.unwrapped_model)
+            optimizer_state = self.optimizer.state_dict()
         if is_main_process():
             path = self.run_dir / name
             checkpointing.save_training_checkpoint(
-                path, weights, self.optimizer, self.scaler, self.config_dict, epoch=self.state.epoch,
-                global_step=self.state.global_step, iter_in_epoch=self.state.iter_in_epoch,
-                epoch_complete=epoch_complete, data_state=self.loader.state_dict(),
+                path,
+                weights,
+                optimizer_state,
+                self.scaler,
+                self.config_dict,
+                epoch=self.state.epoch,
+                global_step=self.state.global_step,
+                iter_in_epoch=self.state.iter_in_epoch,
+                epoch_complete=epoch_complete,
+                data_state=self.loader.state_dict(),
             )
             self.state.last_checkpoint = str(path)
         barrier()
 
     def resume(self, path: str | Path) -> None:
         checkpoint = checkpointing.load_training_checkpoint(path)
-        checkpointing.restore_model_weights(self.unwrapped_model, checkpoint["model"], str(path))
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if parallel.is_fsdp(self.model):
+            parallel.load_full_state(self.model, self.optimizer, checkpoint["model"], checkpoint["optimizer"])
+        else:
+            checkpointing.restore_model_weights(self.unwrapped_model, checkpoint["model"], str(path))
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         epoch = int(checkpoint["epoch"])
         if checkpoint.get("format") != checkpointing.FORMAT:
             # an official checkpoint: weights, optimizer and epoch only, as the official runner resumes
-            self.state = LoopState(epoch=epoch + 1, iter_in_epoch=0, global_step=(epoch + 1) * self.iters_per_epoch)
-            logger.warning("%s has no data position or RNG state: resuming at epoch %d, not bit-exact", path, epoch + 1)
+            self.state = LoopState(
+                epoch=epoch + 1, iter_in_epoch=0, global_step=(epoch + 1) * self.iters_per_epoch
+            )
+            logger.warning(
+                "%s has no data position or RNG state: resuming at epoch %d, not bit-exact", path, epoch + 1
+            )
             return
-        complete = bool(checkpoint.get("epoch_complete")) or checkpoint["iter_in_epoch"] >= self.iters_per_epoch
+        complete = (
+            bool(checkpoint.get("epoch_complete")) or checkpoint["iter_in_epoch"] >= self.iters_per_epoch
+        )
         self.state = LoopState(
             epoch=epoch + 1 if complete else epoch,
             iter_in_epoch=0 if complete else int(checkpoint["iter_in_epoch"]),
@@ -129,7 +155,9 @@ class RunnerBase:
         if checkpoint.get("data") is not None:
             self.loader.load_state_dict(checkpoint["data"])
         checkpointing.set_rng_state(checkpoint["rng"])
-        logger.info("resumed from %s at epoch %d, iteration %d", path, self.state.epoch, self.state.iter_in_epoch)
+        logger.info(
+            "resumed from %s at epoch %d, iteration %d", path, self.state.epoch, self.state.iter_in_epoch
+        )
 
     # -- training --------------------------------------------------------------------
 
@@ -157,7 +185,9 @@ class RunnerBase:
                 device=self.device,
                 log_freq=int(self.run_cfg.get("log_freq", 50)),
                 log_step=self.metrics.log_step,
-                save_step_checkpoint=lambda: self._save(f"checkpoint_step{self.state.global_step}.pth", False),
+                save_step_checkpoint=lambda: self._save(
+                    f"checkpoint_step{self.state.global_step}.pth", False
+                ),
                 save_every_steps=save_every,
                 show_progress=bool(self.run_cfg.get("progress_bar", True)),
             )
@@ -171,7 +201,14 @@ class RunnerBase:
                 self.state.epoch += 1
                 self.state.iter_in_epoch = 0
         self.metrics.plot()
-        summary = {"run_dir": str(self.run_dir), "epochs": history, "global_step": self.state.global_step,
-                   "last_checkpoint": self.state.last_checkpoint, "seconds": time.time() - start}
-        logger.info("training finished in %.1f s; last checkpoint %s", summary["seconds"], summary["last_checkpoint"])
+        summary = {
+            "run_dir": str(self.run_dir),
+            "epochs": history,
+            "global_step": self.state.global_step,
+            "last_checkpoint": self.state.last_checkpoint,
+            "seconds": time.time() - start,
+        }
+        logger.info(
+            "training finished in %.1f s; last checkpoint %s", summary["seconds"], summary["last_checkpoint"]
+        )
         return summary

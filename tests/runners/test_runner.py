@@ -46,8 +46,12 @@ def test_resume_mid_epoch_gives_identical_weights(tmp_path):
     assert load(step_ckpt)["iter_in_epoch"] == 4
 
     torch.manual_seed(123)  # a resumed process starts from different RNG state
-    runner = RunnerBase(toy_cfg(tmp_path / "cut", resume_ckpt_path=str(step_ckpt)), ToyTask(), ToyModel(),
-                        {"toy": {"train": ToyDataset()}})
+    runner = RunnerBase(
+        toy_cfg(tmp_path / "cut", resume_ckpt_path=str(step_ckpt)),
+        ToyTask(),
+        ToyModel(),
+        {"toy": {"train": ToyDataset()}},
+    )
     runner.train()
     resumed = load(tmp_path / "cut" / "out" / "job" / "checkpoint_1.pth")["model"]
     for name, tensor in reference.items():
@@ -57,8 +61,9 @@ def test_resume_mid_epoch_gives_identical_weights(tmp_path):
 def test_gradient_accumulation_steps_every_n(tmp_path):
     model = ToyModel()
     before = model.llama_proj.weight.detach().clone()
-    runner = RunnerBase(toy_cfg(tmp_path, accum_grad_iters=3, max_iters=2), ToyTask(), model,
-                        {"toy": {"train": ToyDataset()}})
+    runner = RunnerBase(
+        toy_cfg(tmp_path, accum_grad_iters=3, max_iters=2), ToyTask(), model, {"toy": {"train": ToyDataset()}}
+    )
     runner.train()
     assert torch.equal(model.llama_proj.weight, before)  # 2 < 3 iterations: no optimizer step yet
 

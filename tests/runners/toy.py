@@ -46,11 +46,26 @@ class ToyTask(BaseTask):
 
 def toy_cfg(tmp_path, **run_overrides) -> types.SimpleNamespace:
     run = {
-        "task": "image_text_pretrain", "lr_sched": "linear_warmup_cosine_lr", "init_lr": 0.05, "min_lr": 0.001,
-        "warmup_lr": 0.001, "warmup_steps": 3, "weight_decay": 0.05, "max_epoch": 2, "iters_per_epoch": 6,
-        "num_workers": 0, "seed": 7, "output_dir": str(tmp_path / "out"), "job_id": "job", "amp": False,
-        "device": "cpu", "log_freq": 1, "progress_bar": False, **run_overrides,
+        "task": "image_text_pretrain",
+        "lr_sched": "linear_warmup_cosine_lr",
+        "init_lr": 0.05,
+        "min_lr": 0.001,
+        "warmup_lr": 0.001,
+        "warmup_steps": 3,
+        "weight_decay": 0.05,
+        "max_epoch": 2,
+        "iters_per_epoch": 6,
+        "num_workers": 0,
+        "seed": 7,
+        "output_dir": str(tmp_path / "out"),
+        "job_id": "job",
+        "amp": False,
+        "device": "cpu",
+        "log_freq": 1,
+        "progress_bar": False,
+        **run_overrides,
     }
     config = OmegaConf.create({"run": run, "datasets": {"toy": {"batch_size": 4}}})
-    return types.SimpleNamespace(config=config, run_cfg=config.run, datasets_cfg=config.datasets,
-                                 cfg_path="toy.yaml")
+    return types.SimpleNamespace(
+        config=config, run_cfg=config.run, datasets_cfg=config.datasets, cfg_path="toy.yaml"
+    )
