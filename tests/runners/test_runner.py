@@ -20,7 +20,7 @@ def load(path):
 
 
 def test_epochs_write_official_checkpoints_logs_and_plot(tmp_path):
-    runner, summary = train(tmp_path)
+    train(tmp_path)
     run_dir = tmp_path / "out" / "job"
     checkpoint = load(run_dir / "checkpoint_1.pth")
     assert {"model", "optimizer", "config", "scaler", "epoch"} <= set(checkpoint)
