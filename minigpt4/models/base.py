@@ -375,6 +375,10 @@ class MiniGPTBase(nn.Module):
         """(B, 1 + new tokens) in the transformers-4.30 layout: a BOS placeholder column, then the new tokens."""
         embeds, atts = self.generation_inputs(images, texts)
         kwargs: dict[str, Any] = {}
+        if (
+            do_sample
+        ):  # top_p only matters when sampling; passing it to greedy search only makes transformers warn
+            kwargs["top_p"] = top_p
         if stop_words_ids:
             kwargs["eos_token_id"] = [int(self.llama_tokenizer.eos_token_id), *map(int, stop_words_ids)]
         with self.maybe_autocast():
@@ -388,7 +392,6 @@ class MiniGPTBase(nn.Module):
                 do_sample=do_sample,
                 # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
                 min_new_tokens=max(int(min_length) - 1, 0),
-                top_p=top_p,
                 repetition_penalty=repetition_penalty,
                 **kwargs,
             )
