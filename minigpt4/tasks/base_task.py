@@ -27,7 +27,9 @@ class BaseTask:
         """{dataset name: {split: dataset}}, each train split tagged with its name and sample_ratio."""
         datasets_cfg = cfg.datasets_cfg
         if not datasets_cfg:
-            raise ConfigError(f"{getattr(cfg, 'cfg_path', 'config')}: datasets is empty; at least one dataset is needed")
+            raise ConfigError(
+                f"{getattr(cfg, 'cfg_path', 'config')}: datasets is empty; at least one dataset is needed"
+            )
         datasets = {}
         for name in datasets_cfg:
             dataset_cfg = datasets_cfg[name]
