@@ -51,11 +51,19 @@ class PredictionStore:
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records and force them to disk, so an interruption loses at most the batch in flight."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        torn = self.path.is_file() and self.path.stat().st_size > 0 and not self._ends_with_newline()
         with self.path.open("a") as handle:
+            if torn:  # close a line torn by a kill, so the new records start on their own lines
+                handle.write("\n")
             for record in records:
                 handle.write(json.dumps(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
 
     def merged(self) -> list[dict[str, Any]]:
         """One record per key (the first written wins), in evaluation-file order."""
