@@ -1,0 +1,150 @@
+"""Command line and model loading shared by demo.py and demo_v2.py.
+
+With `--cfg-path` the demo loads that eval config (official keys; `low_resource: True` means 8-bit on GPU).
+Without it, it opens the tiny model `make quickstart` trains, on CPU, from a config built in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from minigpt4.common.config import LIBRARY_ROOT, Config, load_yaml, model_default_path
+from minigpt4.common.errors import CheckpointError
+from minigpt4.conversation.chat import Chat
+from minigpt4.conversation.templates import Conversation, template_for
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = LIBRARY_ROOT.parent
+PLACEHOLDER_PREFIX = "please set this value"
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """The quickstart model a demo opens with no arguments; `checkpoint` is relative to the repository."""
+
+    arch: str
+    model_type: str
+    checkpoint: str
+
+    @property
+    def checkpoint_path(self) -> Path:
+        path = Path(self.checkpoint)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+
+@dataclass
+class ChatSession:
+    """What a demo needs: the Chat driver, a fresh-copy template and the device it runs on."""
+
+    chat: Chat
+    template: Conversation
+    device: torch.device
+    arch: str
+    model_type: str
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--cfg-path",
+        default=None,
+        help="eval config, e.g. eval_configs/minigpt4_eval.yaml (default: the tiny quickstart model on CPU)",
+    )
+    parser.add_argument("--gpu-id", type=int, default=0, help="GPU to use (official flag); see also --device")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (overrides --gpu-id)")
+    parser.add_argument(
+        "--options",
+        nargs="+",
+        default=None,
+        help="override config keys, e.g. --options model.ckpt=/weights/pretrained_minigpt4.pth",
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port to serve on")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    return parser
+
+
+def choose_device(args: argparse.Namespace, tiny: bool) -> torch.device:
+    """--device wins; the tiny model runs on CPU; a real config runs on cuda:<gpu-id> when CUDA exists."""
+    if args.device:
+        return torch.device(args.device)
+    if tiny or not torch.cuda.is_available():
+        if not tiny:
+            logger.warning("CUDA is not available: running on CPU (slow for a 7B model)")
+        return torch.device("cpu")
+    return torch.device(f"cuda:{args.gpu_id}")
+
+
+def tiny_config_file(tiny: TinyModel) -> Path:
+    """Write the eval config of the tiny model (the same keys as eval_configs/*.yaml) to a temporary file."""
+    if not tiny.checkpoint_path.is_file():
+        raise CheckpointError(
+            f"{tiny.checkpoint_path}: the tiny {tiny.arch} checkpoint the demo opens by default is missing. "
+            "Run `make quickstart` first (it trains it in a few minutes on CPU), or pass --cfg-path "
+            "eval_configs/<name>_eval.yaml --options model.ckpt=<your checkpoint> for the real model."
+        )
+    model_defaults = load_yaml(model_default_path(tiny.arch, tiny.model_type))
+    image_size = OmegaConf.select(model_defaults, "preprocess.vis_processor.eval.image_size", default=None)
+    image_size = image_size or OmegaConf.select(model_defaults, "model.image_size", default=224)
+    config = {
+        "model": {
+            "arch": tiny.arch,
+            "model_type": tiny.model_type,
+            "low_resource": False,
+            "ckpt": str(tiny.checkpoint_path),
+        },
+        "datasets": {
+            "cc_sbu_align": {
+                "vis_processor": {"train": {"name": "blip2_image_eval", "image_size": int(image_size)}},
+                "text_processor": {"train": {"name": "blip_caption"}},
+            }
+        },
+        "run": {"task": "image_text_pretrain"},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=f"_{tiny.arch}_chat.yaml", delete=False) as handle:
+        handle.write(OmegaConf.to_yaml(OmegaConf.create(config)))
+    return Path(handle.name)
+
+
+def check_config_paths(cfg: Config) -> None:
+    """Placeholder values of the official eval configs get a message saying which option to set."""
+    for key in ("ckpt", "llama_model"):
+        value = cfg.model_cfg.get(key)
+        if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
+            raise CheckpointError(
+                f"{cfg.cfg_path}: model.{key} is still the placeholder {value!r}; set it in the YAML or with "
+                f"--options model.{key}=/path/to/{'checkpoint.pth' if key == 'ckpt' else 'llm_weights_dir'}"
+            )
+
+
+def load_chat(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
+    """Build the model, the image processor and a Chat from the CLI arguments (official demo steps)."""
+    from minigpt4.common.registry import registry
+
+    use_tiny = args.cfg_path is None
+    cfg_path = tiny_config_file(tiny) if use_tiny else args.cfg_path
+    cfg = Config(argparse.Namespace(cfg_path=str(cfg_path), options=args.options or []), purpose="chat")
+    check_config_paths(cfg)
+    device = choose_device(args, use_tiny)
+
+    model_cfg = cfg.model_cfg
+    model_cfg.device_8bit = device.index if device.type == "cuda" and device.index is not None else 0
+    model_cls = registry.get_model_class(model_cfg.arch)
+    logger.info("building %s/%s on %s", model_cfg.arch, model_cfg.model_type, device)
+    model = model_cls.from_config(model_cfg)
+    # official: the whole model is moved, 8-bit LLM included (nn.Module.to reaches its Int8 params directly)
+    model = model.to(device).eval()
+
+    vis_cfg = cfg.datasets_cfg.cc_sbu_align.vis_processor.train
+    vis_processor = registry.get_processor_class(vis_cfg.name).from_config(vis_cfg)
+    template = template_for(str(model_cfg.arch), str(model_cfg.model_type))
+    chat = Chat(model, vis_processor, device=device)
+    return ChatSession(chat, template, device, str(model_cfg.arch), str(model_cfg.model_type))
