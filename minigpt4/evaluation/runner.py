@@ -31,8 +31,16 @@ DEFAULT_MAX_NEW_TOKENS = 20
 
 
 def generate_kwargs_for(benchmark: Benchmark, max_new_tokens: int) -> dict[str, Any]:
-    """The official generation arguments: greedy, `max_new_tokens` from the config, plus per-benchmark extras."""
-    return {"max_new_tokens": int(max_new_tokens), "do_sample": False, **benchmark.generate_kwargs}
+    """The official generation arguments: greedy, `max_new_tokens` from the config, plus per-benchmark extras.
+
+    A block's `stop_words_ids` (token ids, e.g. [2] for </s>) is passed on so each row stops at its own stop
+    token (the official call leaves stopping criteria commented out; greedy answers are cut at </s> anyway).
+    """
+    kwargs = {"max_new_tokens": int(max_new_tokens), "do_sample": False, **benchmark.generate_kwargs}
+    stop_words_ids = benchmark.block.get("stop_words_ids")
+    if stop_words_ids:
+        kwargs["stop_words_ids"] = [int(token) for token in stop_words_ids]
+    return kwargs
 
 
 def eval_template() -> Conversation:
