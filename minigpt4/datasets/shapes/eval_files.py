@@ -1,0 +1,176 @@
+"""Evaluation files of the shapes world, in the formats the official evaluation reads (held-out scenes only).
+
+Returns the `evaluation_datasets` entries with paths relative to the world folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minigpt4.datasets.shapes.scene import SHAPES, Scene, horizontal_pairs, vqa_items
+from minigpt4.datasets.shapes.train_files import (
+    REFER_SETS,
+    heldout_split,
+    missing_shape_question,
+    refer_sentences,
+    write_images,
+    write_json,
+)
+
+Images = dict[int, bytes]
+
+
+def heldout(scenes: list[Scene]) -> list[Scene]:
+    return [scene for scene in scenes if scene.split == "heldout"]
+
+
+def _entry(eval_file_path: str, img_path: str, batch_size: int = 10) -> dict[str, Any]:
+    return {
+        "eval_file_path": eval_file_path,
+        "img_path": img_path,
+        "max_new_tokens": 20,
+        "batch_size": batch_size,
+    }
+
+
+def write_refcoco_eval(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
+    """eval/<ds>/<ds>_<split>.json: [{img_id: COCO_train2014_<12 digits>_<object id>, sents, bbox, height, width}]."""
+    entries = {}
+    for folder, (_, splits, _) in REFER_SETS.items():
+        records: dict[str, list[dict[str, Any]]] = {split: [] for split in splits}
+        for index, scene in enumerate(heldout(scenes)):
+            split = heldout_split(index, splits)
+            for obj in scene.objects:
+                for sentence in refer_sentences(folder, obj):
+                    records[split].append({"img_id": f"{scene.coco_file[:-4]}_{obj.object_id}", "sents": sentence,
+                                           "bbox": obj.bbox, "height": scene.height, "width": scene.width})  # fmt: skip
+        for split, rows in records.items():
+            write_json(root / "eval" / folder / f"{folder}_{split}.json", rows)
+        entries[folder] = _entry("eval", "coco/train")
+    return entries
+
+
+def write_okvqa_eval(
+    root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator
+) -> dict[str, Any]:
+    folder = root / "eval" / "okvqa"
+    chosen = heldout(scenes)
+    write_images(folder / "images", chosen, images, lambda s: f"{s.image_id:012d}.jpg")
+    questions, annotations, split = [], [], []
+    kinds = {"color": "other", "shape": "other", "count": "number", "yesno": "yes/no"}
+    for scene in chosen:
+        for item in vqa_items(scene, rng):
+            question_id = 5_000_000 + len(questions)
+            questions.append(
+                {"image_id": scene.image_id, "question": item["question"], "question_id": question_id}
+            )
+            split.append({"image_id": scene.image_id, "question": item["question"], "question_id": question_id,
+                          "answer": [item["answer"]] * 10})  # fmt: skip
+            annotations.append({
+                "image_id": scene.image_id, "question_id": question_id, "question_type": "what",
+                "answer_type": kinds[item["kind"]], "multiple_choice_answer": item["answer"], "confidence": 3,
+                "answers": [{"answer": item["answer"], "raw_answer": item["answer"], "answer_confidence": "yes",
+                             "answer_id": i + 1} for i in range(10)],
+            })  # fmt: skip
+    common = {"info": {"description": "shapes world OK-VQA-style questions"}, "license": {"name": "CC0"},
+              "data_type": "mscoco", "data_subtype": "val2014"}  # fmt: skip
+    write_json(folder / "okvqa_test_split.json", split)
+    write_json(
+        folder / "OpenEnded_mscoco_val2014_questions_clean.json",
+        {**common, "task_type": "Open-Ended", "questions": questions},
+    )
+    write_json(folder / "mscoco_val2014_annotations_clean.json", {**common, "annotations": annotations})
+    return _entry("eval/okvqa", "eval/okvqa/images")
+
+
+def write_vizwiz_eval(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    folder = root / "eval" / "vizwiz"
+    chosen = heldout(scenes)
+    write_images(folder / "val", chosen, images, lambda s: f"VizWiz_val_{s.image_id:08d}.jpg")
+    rows = []
+    for scene in chosen:
+        question, answer = missing_shape_question(scene)
+        rows.append({"image": f"VizWiz_val_{scene.image_id:08d}.jpg", "question": question,
+                     "answers": [{"answer": answer, "answer_confidence": "yes"} for _ in range(10)],
+                     "answer_type": "unanswerable" if answer == "unanswerable" else "other",
+                     "answerable": int(answer != "unanswerable")})  # fmt: skip
+    write_json(folder / "val.json", rows)
+    return _entry("eval/vizwiz/val.json", "eval/vizwiz/val")
+
+
+def write_iconqa_eval(
+    root: Path, scenes: list[Scene], pngs: Images, rng: np.random.Generator
+) -> dict[str, Any]:
+    folder = root / "eval" / "iconqa"
+    rows = []
+    for scene in heldout(scenes):
+        (folder / "images" / str(scene.image_id)).mkdir(parents=True, exist_ok=True)
+        (folder / "images" / str(scene.image_id) / "image.png").write_bytes(pngs[scene.image_id])
+        obj = scene.objects[int(rng.integers(len(scene.objects)))]
+        choices = [SHAPES[int(i)] for i in rng.permutation(len(SHAPES))]
+        rows.append({"image_id": str(scene.image_id), "question": f"What shape is the {obj.color} object?",
+                     "choices": choices, "answer": choices.index(obj.shape), "ques_type": "choose_txt",
+                     "grade": "shapes", "label": obj.shape})  # fmt: skip
+    write_json(folder / "choose_text_val.json", rows)
+    return _entry("eval/iconqa/choose_text_val.json", "eval/iconqa/images")
+
+
+def write_gqa_eval(
+    root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator
+) -> dict[str, Any]:
+    folder = root / "eval" / "gqa"
+    chosen = heldout(scenes)
+    write_images(folder / "images", chosen, images, lambda s: f"{s.image_id}.jpg")
+    rows = []
+    for scene in chosen:
+        for item in vqa_items(scene, rng):
+            rows.append(
+                {
+                    "image": f"{scene.image_id}.jpg",
+                    "question": item["question"],
+                    "answer": item["answer"],
+                    "question_id": f"gqa-eval-{len(rows)}",
+                    "fullAnswer": f"The answer is {item['answer']}.",
+                }
+            )
+    write_json(folder / "testdev_balanced_questions.json", rows)
+    return _entry("eval/gqa/testdev_balanced_questions.json", "eval/gqa/images")
+
+
+def write_vsr_eval(
+    root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator
+) -> dict[str, Any]:
+    folder = root / "eval" / "vsr"
+    rows = []
+    chosen = [scene for scene in heldout(scenes) if horizontal_pairs(scene)]
+    write_images(folder / "images", chosen, images, lambda s: f"{s.image_id:012d}.jpg")
+    for scene in chosen:
+        left, right = horizontal_pairs(scene)[0]
+        true_relation = rng.random() < 0.5
+        subj, obj = (left, right) if true_relation else (right, left)
+        rows.append({"image": f"{scene.image_id:012d}.jpg", "caption": f"The {subj.phrase} is left of the {obj.phrase}.",
+                     "label": int(true_relation), "relation": "left of", "subj": subj.phrase, "obj": obj.phrase})  # fmt: skip
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    (folder / "test.jsonl").write_text(lines)
+    return _entry("eval/vsr/test.jsonl", "eval/vsr/images")
+
+
+def write_hm_eval(root: Path, scenes: list[Scene], pngs: Images) -> dict[str, Any]:
+    """Hateful-Memes format; label 1 ('hateful') means the text does not describe the image (a synthetic proxy)."""
+    folder = root / "eval" / "hm"
+    chosen = heldout(scenes)
+    write_images(folder / "img", chosen, pngs, lambda s: f"{s.image_id:05d}.png")
+    rows = []
+    for index, scene in enumerate(chosen):
+        mismatched = index % 2 == 1
+        text_scene = chosen[(index + 1) % len(chosen)] if mismatched else scene
+        if mismatched and text_scene.caption() == scene.caption():
+            mismatched, text_scene = False, scene
+        rows.append({"id": scene.image_id, "img": f"img/{scene.image_id:05d}.png", "label": int(mismatched),
+                     "text": text_scene.caption()})  # fmt: skip
+    (folder / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return _entry("eval/hm/dev.jsonl", "eval/hm", batch_size=100)

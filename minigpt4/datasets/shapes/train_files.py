@@ -1,0 +1,411 @@
+"""Training files of the shapes world, one writer per official file layout (all 25 builders).
+
+Each writer gets the world folder, the scenes and their encoded images, writes its files and returns the
+builder's `build_info` with paths relative to the world folder (`world.py` prefixes the root).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import webdataset as wds
+
+from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.shapes.scene import COLORS, NUMBER_WORDS, Scene, absent_shape, vqa_items
+
+Images = dict[int, bytes]  # image_id -> JPEG bytes
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=None))
+
+
+def write_images(folder: Path, scenes: list[Scene], images: Images, name: Any) -> None:
+    """One file per scene, `name(scene)` its file name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for scene in scenes:
+        (folder / name(scene)).write_bytes(images[scene.image_id])
+
+
+def train(scenes: list[Scene]) -> list[Scene]:
+    return [scene for scene in scenes if scene.split == "train"]
+
+
+def box(scene: Scene, obj: Any) -> str:
+    return box_string(obj.bbox, scene.width, scene.height)
+
+
+# -- webdataset shards (laion, cc_sbu) ------------------------------------------------------------
+
+
+def write_shards(
+    root: Path, folder: str, scenes: list[Scene], images: Images, num_shards: int
+) -> dict[str, Any]:
+    out = root / folder
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = train(scenes)
+    for shard in range(num_shards):
+        with wds.TarWriter(str(out / f"{shard:05d}.tar")) as writer:
+            for scene in chosen[shard::num_shards]:
+                meta = {"caption": scene.caption(), "url": f"https://shapes.world/{scene.image_id}.jpg",
+                        "key": f"{scene.image_id:09d}", "width": scene.width, "height": scene.height}  # fmt: skip
+                writer.write({"__key__": f"{scene.image_id:09d}", "jpg": images[scene.image_id], "json": meta,
+                              "txt": scene.caption()})  # fmt: skip
+    return {"storage": f"{folder}/{{00000..{num_shards - 1:05d}}}.tar"}
+
+
+# -- cc_sbu_align ---------------------------------------------------------------------------------
+
+
+def write_cc_sbu_align(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    chosen = train(scenes)
+    write_images(root / "cc_sbu_align" / "image", chosen, images, lambda s: f"{s.image_id}.jpg")
+    annotations = [{"image_id": str(s.image_id), "caption": f"The image shows {s.caption()} on a white background."}
+                   for s in chosen]  # fmt: skip
+    write_json(root / "cc_sbu_align" / "filter_cap.json", {"annotations": annotations})
+    return {"storage": "cc_sbu_align"}
+
+
+# -- COCO images + LAVIS-style annotations --------------------------------------------------------
+
+
+def write_coco_images(root: Path, scenes: list[Scene], images: Images) -> None:
+    """All scenes (train and held-out, as in COCO train2014) in coco/train/COCO_train2014_<id>.jpg."""
+    write_images(root / "coco" / "train", scenes, images, lambda s: s.coco_file)
+
+
+def write_coco_caption(root: Path, scenes: list[Scene]) -> dict[str, Any]:
+    records = []
+    for (
+        scene
+    ) in scenes:  # held-out scenes appear as val2014 records, which the builder filters out (official)
+        image = (
+            f"train2014/{scene.coco_file}"
+            if scene.split == "train"
+            else f"val2014/COCO_val2014_{scene.image_id:012d}.jpg"
+        )
+        records.append({"image": image, "caption": scene.sentence(),
+                        "image_id": f"coco_{scene.image_id}"})  # fmt: skip
+    write_json(root / "coco_caption" / "coco_karpathy_train.json", records)
+    return {"annotations": {"train": {"storage": "coco_caption/coco_karpathy_train.json"}},
+            "images": {"storage": "coco"}}  # fmt: skip
+
+
+def _vqa_records(scenes: list[Scene], kinds: set[str], rng: np.random.Generator, first_id: int) -> list[dict]:
+    records = []
+    for scene in train(scenes):
+        for item in vqa_items(scene, rng):
+            if item["kind"] in kinds:
+                records.append({"question_id": first_id + len(records), "question": item["question"],
+                                "answer": [item["answer"]] * 10, "image": f"train2014/{scene.coco_file}",
+                                "dataset": "vqa"})  # fmt: skip
+    return records
+
+
+def write_coco_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
+    write_json(root / "vqav2" / "vqa_train.json", _vqa_records(scenes, {"color", "shape"}, rng, 1_000_000))
+    write_json(root / "vqav2" / "vqa_val.json", _vqa_records(scenes, {"count", "yesno"}, rng, 2_000_000))
+    return {"annotations": {"train": {"storage": ["vqav2/vqa_train.json", "vqav2/vqa_val.json"]}},
+            "images": {"storage": "coco"}}  # fmt: skip
+
+
+def write_ok_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
+    write_json(root / "okvqa" / "okvqa_train.json", _vqa_records(scenes, {"color"}, rng, 3_000_000))
+    return {"annotations": {"train": {"storage": ["okvqa/okvqa_train.json"]}}, "images": {"storage": "coco"}}
+
+
+def write_aok_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
+    records = []
+    for scene in train(scenes):
+        obj = scene.objects[int(rng.integers(len(scene.objects)))]
+        others = [color for color in COLORS if color != obj.color]
+        choices = [obj.color, *others[:3]]
+        order = rng.permutation(len(choices))
+        choices = [choices[int(i)] for i in order]
+        records.append({"split": "train", "image_id": scene.image_id, "question_id": f"aok{scene.image_id}",
+                        "question": f"Which color does the {obj.shape} have?", "choices": choices,
+                        "correct_choice_idx": choices.index(obj.color), "direct_answers": [obj.color] * 10,
+                        "difficult_direct_answer": False, "rationales": [f"The {obj.shape} is {obj.color}."],
+                        "image": f"train2014/{scene.coco_file}"})  # fmt: skip
+    write_json(root / "aokvqa" / "aokvqa_v1p0_train.json", records)
+    return {"annotations": {"train": {"storage": ["aokvqa/aokvqa_v1p0_train.json"]}},
+            "images": {"storage": "coco"}}  # fmt: skip
+
+
+def write_gqa(root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator) -> dict[str, Any]:
+    chosen = train(scenes)
+    write_images(root / "gqa" / "train", chosen, images, lambda s: f"{s.image_id}.jpg")
+    records = []
+    for scene in chosen:
+        for item in vqa_items(scene, rng):
+            records.append({"image": f"{scene.image_id}.jpg", "question": item["question"],
+                            "answer": item["answer"], "question_id": f"gqa{len(records)}",
+                            "fullAnswer": f"The answer is {item['answer']}."})  # fmt: skip
+    write_json(root / "gqa" / "train_balanced_questions.json", records)
+    return {"annotations": {"train": {"storage": ["gqa/train_balanced_questions.json"]}},
+            "images": {"storage": "gqa"}}  # fmt: skip
+
+
+# -- image_path + ann_path families ---------------------------------------------------------------
+
+
+def write_textcaps(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    chosen = train(scenes)
+    write_images(root / "textcaps" / "train_images", chosen, images, lambda s: f"{s.image_id:016x}.jpg")
+    data = [{"image_id": f"{s.image_id:016x}", "image_name": f"{s.image_id:016x}", "caption_id": index,
+             "caption_str": s.sentence(), "image_path": f"train/{s.image_id:016x}.jpg", "set_name": "train",
+             "image_width": s.width, "image_height": s.height, "reference_strs": [s.sentence()]}
+            for index, s in enumerate(chosen)]  # fmt: skip
+    write_json(
+        root / "textcaps" / "TextCaps_0.1_train.json",
+        {"dataset_type": "train", "dataset_name": "textcaps", "dataset_version": "0.1", "data": data},
+    )
+    return {"image_path": "textcaps/train_images", "ann_path": "textcaps/TextCaps_0.1_train.json"}
+
+
+def write_ocrvqa(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    chosen = train(scenes)
+    write_images(root / "ocrvqa" / "images", chosen, images, lambda s: f"B{s.image_id:09d}.jpg")
+    data = {}
+    for scene in scenes:  # held-out scenes are split 2 (validation), which the builder skips (official)
+        title = scene.caption().title()
+        first = scene.objects[0]
+        data[f"B{scene.image_id:09d}"] = {
+            "imageURL": f"http://ecx.images-amazon.com/images/I/B{scene.image_id:09d}.jpg",
+            "questions": ["What is the title of this book?", f"What color is the {first.shape} on this cover?"],
+            "answers": [title, first.color],
+            "title": title, "authorName": "Shapes World", "genre": "Shapes",
+            "split": 1 if scene.split == "train" else 2,
+        }  # fmt: skip
+    write_json(root / "ocrvqa" / "dataset.json", data)
+    return {"image_path": "ocrvqa/images", "ann_path": "ocrvqa/dataset.json"}
+
+
+def grounded_caption(scene: Scene) -> str:
+    return " and ".join(f"<p>a {obj.phrase}</p> {box(scene, obj)}" for obj in scene.objects)
+
+
+def write_flickr(root: Path, scenes: list[Scene], images: Images) -> dict[str, dict[str, Any]]:
+    chosen = train(scenes)
+    write_images(root / "filtered_flickr" / "images", chosen, images, lambda s: f"{s.image_id}.jpg")
+    grounded = [{"image_id": str(s.image_id), "grounded_caption": grounded_caption(s)} for s in chosen]
+    caption_to_phrase = [{"image_id": str(s.image_id), "caption": s.sentence(),
+                          "output": " ".join(f"<p>{o.phrase}</p> {box(s, o)}" for o in s.objects)}
+                         for s in chosen]  # fmt: skip
+    phrase_to_object = [{"image_id": str(s.image_id), "phrase": o.phrase, "bbox": box(s, o)}
+                        for s in chosen for o in s.objects]  # fmt: skip
+    folder = root / "filtered_flickr"
+    write_json(folder / "groundedcaption.json", grounded)
+    write_json(folder / "captiontobbox.json", caption_to_phrase)
+    write_json(folder / "phrasetobbox.json", phrase_to_object)
+    images_rel = "filtered_flickr/images"
+    return {
+        "flickr_grounded_caption": {
+            "image_path": images_rel,
+            "ann_path": "filtered_flickr/groundedcaption.json",
+        },
+        "flickr_CaptionToPhrase": {
+            "image_path": images_rel,
+            "ann_path": "filtered_flickr/captiontobbox.json",
+        },
+        "flickr_ObjectToPhrase": {"image_path": images_rel, "ann_path": "filtered_flickr/phrasetobbox.json"},
+    }
+
+
+def _turn(speaker: str, value: str) -> dict[str, str]:
+    return {"from": speaker, "value": value}
+
+
+def llava_detail(scene: Scene) -> str:
+    count = len(scene.objects)
+    noun = "object" if count == 1 else "objects"
+    return (f"The image shows {NUMBER_WORDS[count]} {noun} on a plain white background. From left to right "
+            f"there is {scene.caption()}.")  # fmt: skip
+
+
+def write_llava(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
+    chosen = train(scenes)
+    detail, reason, conversation = [], [], []
+    for scene in chosen:
+        llava_id = f"{scene.image_id:012d}"
+        detail.append(
+            {
+                "id": llava_id,
+                "image": f"{llava_id}.jpg",
+                "conversations": [
+                    _turn("human", "<image>\nDescribe the image in detail."),
+                    _turn("gpt", llava_detail(scene)),
+                ],
+            }
+        )
+        left = scene.objects[0]
+        reason.append(
+            {
+                "id": llava_id,
+                "image": f"{llava_id}.jpg",
+                "conversations": [
+                    _turn("human", "What is the color of the leftmost object?\n<image>"),
+                    _turn("gpt", f"The leftmost object is a {left.phrase}, so its color is {left.color}."),
+                ],
+            }
+        )
+        turns = [
+            _turn("human", f"<image>\nWhat shape is the {scene.objects[0].color} object?"),
+            _turn("gpt", f"It is a {scene.objects[0].shape}."),
+        ]
+        for obj in scene.objects[1:]:
+            turns += [
+                _turn("human", f"What color is the {obj.shape}?"),
+                _turn("gpt", f"The {obj.shape} is {obj.color}."),
+            ]
+        turns += [
+            _turn("human", "How many objects are there?"),
+            _turn("gpt", f"There are {len(scene.objects)}."),
+        ]
+        conversation.append({"id": llava_id, "image": f"{llava_id}.jpg", "conversations": turns})  # fmt: skip
+    folder = root / "llava"
+    write_json(folder / "detail_23k.json", detail)
+    write_json(folder / "complex_reasoning_77k.json", reason)
+    write_json(folder / "conversation_58k.json", conversation)
+    return {
+        "llava_detail": {"image_path": "coco/train", "ann_path": "llava/detail_23k.json"},
+        "llava_reason": {"image_path": "coco/train", "ann_path": "llava/complex_reasoning_77k.json"},
+        "llava_conversation": {"image_path": "coco/train", "ann_path": "llava/conversation_58k.json"},
+    }
+
+
+def write_multitask_conversation(root: Path, scenes: list[Scene]) -> dict[str, Any]:
+    records = []
+    for scene in train(scenes):
+        first, last = scene.objects[0], scene.objects[-1]
+        turns = [
+            _turn("human", f"<image>\n[vqa] What color is the {first.shape}?"), _turn("gpt", first.color),
+            _turn("human", f"[refer] give me the location of the {last.phrase}"), _turn("gpt", box(scene, last)),
+            _turn("human", f"[identify] what object is in this location {box(scene, first)}"),
+            _turn("gpt", first.phrase),
+        ]  # fmt: skip
+        records.append({"id": f"{scene.image_id:012d}", "conversations": turns})
+    write_json(root / "multitask_conversation" / "multitask_conversation.json", records)
+    return {"image_path": "coco/train", "ann_path": "multitask_conversation/multitask_conversation.json"}
+
+
+def write_unnatural(root: Path, scenes: list[Scene]) -> dict[str, Any]:
+    records = []
+    for index, scene in enumerate(train(scenes)):
+        colors = ", ".join(obj.color for obj in scene.objects)
+        instruction = f"List the colors mentioned in this description, in order: {scene.sentence()}"
+        records.append(
+            {
+                "instruction": "List the colors mentioned in a description, in order.",
+                "instances": [
+                    {
+                        "instruction_with_input": instruction,
+                        "input": scene.sentence(),
+                        "constraints": "Separate the colors with commas." if index % 2 else None,
+                        "output": colors,
+                    }
+                ],
+            }
+        )
+    write_json(root / "unnatural_instructions" / "filtered_unnatural_instruction.json", records)  # fmt: skip
+    return {"ann_path": "unnatural_instructions/filtered_unnatural_instruction.json"}
+
+
+# -- RefCOCO family and Visual Genome --------------------------------------------------------------
+
+REFER_SETS = {  # folder -> (splitBy, held-out splits, sentence templates)
+    "refcoco": ("unc", ("val", "testA", "testB"), ("the {color} {shape}", "{color} {shape}")),
+    "refcoco+": ("unc", ("val", "testA", "testB"), ("{color} {shape}", "the {color} one")),
+    "refcocog": ("umd", ("val", "test"), ("the {color} {shape} in the picture", "a {shape} that is {color}")),
+}
+
+
+def refer_sentences(folder: str, obj: Any) -> list[str]:
+    return [template.format(color=obj.color, shape=obj.shape) for template in REFER_SETS[folder][2]]
+
+
+def heldout_split(scene_index: int, splits: tuple[str, ...]) -> str:
+    return splits[scene_index % len(splits)]
+
+
+def write_refcoco(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
+    images = [
+        {"id": s.image_id, "file_name": s.coco_file, "width": s.width, "height": s.height} for s in scenes
+    ]
+    annotations = [{"id": o.object_id, "image_id": s.image_id, "bbox": o.bbox, "area": o.bbox[2] * o.bbox[3],
+                    "category_id": 1 + ["circle", "square", "triangle"].index(o.shape), "iscrowd": 0}
+                   for s in scenes for o in s.objects]  # fmt: skip
+    categories = [{"id": 1 + i, "name": name} for i, name in enumerate(["circle", "square", "triangle"])]
+    build_infos = {}
+    for folder, (split_by, heldout_splits, _) in REFER_SETS.items():
+        refs, sent_id = [], 0
+        heldout_index = 0
+        for scene in scenes:
+            if scene.split == "train":
+                split = "train"
+            else:
+                split = heldout_split(heldout_index, heldout_splits)
+                heldout_index += 1
+            for obj in scene.objects:
+                sentences = []
+                for text in refer_sentences(folder, obj):
+                    sentences.append({"tokens": text.split(), "raw": text, "sent_id": sent_id, "sent": text})
+                    sent_id += 1
+                refs.append({"ref_id": obj.object_id, "ann_id": obj.object_id, "image_id": scene.image_id,
+                             "split": split, "category_id": 1 + ["circle", "square", "triangle"].index(obj.shape),
+                             "file_name": f"{scene.coco_file[:-4]}_{obj.object_id}.jpg",
+                             "sent_ids": [s["sent_id"] for s in sentences], "sentences": sentences})  # fmt: skip
+        out = root / "refcoco_annotations" / folder
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"refs({split_by}).p").write_bytes(pickle.dumps(refs, protocol=2))
+        write_json(
+            out / "instances.json", {"images": images, "annotations": annotations, "categories": categories}
+        )
+    for name, folder in (("refcoco", "refcoco"), ("refcocop", "refcoco+"), ("refcocog", "refcocog")):
+        split_by = REFER_SETS[folder][0]
+        for prefix in ("", "inv"):
+            build_infos[prefix + name] = {"image_path": "coco/train", "ann_path": "refcoco_annotations",
+                                          "dataset": prefix + folder, "splitBy": split_by}  # fmt: skip
+    return build_infos
+
+
+def write_visual_genome(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    chosen = train(scenes)
+    folder = root / "visual_genome"
+    image_data, regions = [], []
+    region_id = 1
+    for scene in chosen:
+        subfolder = "VG_100K" if scene.image_id % 2 else "VG_100K_2"
+        (folder / subfolder).mkdir(parents=True, exist_ok=True)
+        (folder / subfolder / f"{scene.image_id}.jpg").write_bytes(images[scene.image_id])
+        image_data.append({"image_id": scene.image_id, "width": scene.width, "height": scene.height,
+                           "url": f"https://cs.stanford.edu/people/rak248/{subfolder}/{scene.image_id}.jpg",
+                           "coco_id": None, "flickr_id": None})  # fmt: skip
+        entry = []
+        for obj in scene.objects:
+            x, y, w, h = obj.bbox
+            entry.append({"region_id": region_id, "image_id": scene.image_id, "phrase": f"a {obj.phrase}",
+                          "x": x, "y": y, "width": w, "height": h})  # fmt: skip
+            region_id += 1
+        # the whole background: dropped when width * height >= 16384 (official filter, i.e. images >= 128 px)
+        entry.append({"region_id": region_id, "image_id": scene.image_id, "phrase": "the white background",
+                      "x": 0, "y": 0, "width": scene.width, "height": scene.height})  # fmt: skip
+        region_id += 1
+        regions.append({"id": scene.image_id, "regions": entry})
+    write_json(folder / "image_data.json", image_data)
+    write_json(folder / "region_descriptions.json", regions)
+    return {"data_dir": "visual_genome"}
+
+
+def missing_shape_question(scene: Scene) -> tuple[str, str]:
+    """A VizWiz-style question: about a missing shape -> 'unanswerable', else the colour of a present one."""
+    shape = absent_shape(scene)
+    if shape is not None and scene.image_id % 3 == 0:
+        return f"What color is the {shape}?", "unanswerable"
+    obj = scene.objects[0]
+    return f"What color is the {obj.shape}?", obj.color
