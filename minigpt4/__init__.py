@@ -20,4 +20,24 @@ registry.register_path("repo_root", str(REPO_ROOT))
 registry.register("MAX_INT", 2**63 - 1)
 registry.register("SPLIT_NAMES", ["train", "val", "test"])
 
-__all__ = ["LIBRARY_ROOT", "REPO_ROOT", "__version__", "registry"]
+# The Python API (`from minigpt4 import inference_model`) is imported on first use, keeping `import minigpt4` cheap.
+_API_NAMES = (
+    "from_pretrained",
+    "inference_model",
+    "list_models",
+    "load_model",
+    "load_model_and_preprocess",
+    "load_preprocess",
+    "save_pretrained",
+)
+
+
+def __getattr__(name: str):
+    if name in _API_NAMES:
+        import minigpt4.api
+
+        return getattr(minigpt4.api, name)
+    raise AttributeError(f"module 'minigpt4' has no attribute {name!r}")
+
+
+__all__ = ["LIBRARY_ROOT", "REPO_ROOT", "__version__", "registry", *_API_NAMES]
