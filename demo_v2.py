@@ -227,7 +227,10 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                 hint = gr.Markdown("")
                 with gr.Row():
                     textbox = gr.Textbox(
-                        show_label=False, placeholder="Upload an image, then type here", scale=6
+                        label="Message",
+                        show_label=False,
+                        placeholder="Upload an image, then type here",
+                        scale=6,
                     )
                     send = gr.Button("Send", variant="primary", scale=1)
         examples = [
