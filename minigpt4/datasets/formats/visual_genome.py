@@ -23,6 +23,7 @@ MAX_REGION_AREA = 16384
 
 
 class ReferVisualGenomeDataset(RecordDataset):
+    POOL = REFER_POOL
     LAYOUT = (
         "<data_dir>/image_data.json, <data_dir>/region_descriptions.json, images <data_dir>/VG_100K/ and "
         "<data_dir>/VG_100K_2/ (the last two parts of each image url)"
@@ -79,5 +80,5 @@ class ReferVisualGenomeDataset(RecordDataset):
         image, (image_width, image_height) = self.load_image(image_file)
         refer_sentence = self.text_processor(phrase)
         bbox = box_string([x, y, width, height], image_width, image_height)
-        instruction = wrap_image(random.choice(REFER_POOL).format(refer_sentence))
+        instruction = wrap_image(random.choice(self.POOL).format(refer_sentence))
         return {"image": image, "instruction_input": instruction, "answer": bbox, "image_id": image_id}

@@ -1,0 +1,217 @@
+"""Training data loading: one DataLoader per dataset, mixed one dataset per step (official MultiIterLoader).
+
+Official behaviour reproduced:
+* each dataset has its own DataLoader and `batch_size`; map-style datasets use a DistributedSampler (shuffled,
+  `drop_last=True`) under torchrun, webdataset streams are iterated as they are;
+* `IterLoader` makes a loader infinite: at the end of an epoch it bumps the sampler epoch (new shuffle) and
+  starts again (the official 2-second sleep at that point is left out);
+* `MultiIterLoader` draws, at every step and independently on every rank, one dataset with probability
+  sample_ratio / sum(sample_ratios), and returns that dataset's next batch.
+
+Added for exact resume: `MultiIterLoader.state_dict()` records the mixing RNG state and, per loader, the epoch
+and the number of batches drawn in it; `load_state_dict` restores them, and the sampler skips the batches
+already drawn without loading them. (Streams resume with a fresh shuffle, as in the official code; random
+instruction-pool choices made inside DataLoader workers are not replayed.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
+
+from minigpt4.common.errors import ConfigError
+from minigpt4.datasets.collate import collate_samples
+
+logger = logging.getLogger(__name__)
+
+
+class ResumableDistributedSampler(DistributedSampler):
+    """DistributedSampler whose current epoch can start after `skip` indices (for exact resume)."""
+
+    def __init__(
+        self, dataset: Dataset, num_replicas: int, rank: int, shuffle: bool, seed: int, drop_last: bool
+    ):
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
+        self.skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        return iter(indices[self.skip :])
+
+    def __len__(self) -> int:
+        return max(0, super().__len__() - self.skip)
+
+
+class IterLoader:
+    """An endless iterator over `dataloader` that counts epochs and the batches drawn in the current epoch."""
+
+    def __init__(self, dataloader: DataLoader, use_distributed: bool = False, name: str = "") -> None:
+        self._dataloader = dataloader
+        self._use_distributed = use_distributed
+        self.name = name
+        self._epoch = 0
+        self.batches_in_epoch = 0
+        self.iter_loader = iter(dataloader)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def sampler(self) -> Any:
+        return getattr(self._dataloader, "sampler", None)
+
+    def __iter__(self) -> IterLoader:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            batch = next(self.iter_loader)
+        except StopIteration:
+            self._epoch += 1
+            self.batches_in_epoch = 0
+            if hasattr(self.sampler, "set_epoch"):
+                # official: only when distributed; our sampler is also used on one process, so always reshuffle
+                self.sampler.set_epoch(self._epoch)
+            self.iter_loader = iter(self._dataloader)
+            try:
+                batch = next(self.iter_loader)
+            except StopIteration:
+                raise ConfigError(
+                    f"dataset {self.name!r} yields no batch: it has fewer samples per rank than its batch_size "
+                    f"(drop_last=True)"
+                ) from None
+        self.batches_in_epoch += 1
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._dataloader)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self._epoch, "batches_in_epoch": self.batches_in_epoch}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self._epoch = int(state["epoch"])
+        self.batches_in_epoch = int(state["batches_in_epoch"])
+        sampler = self.sampler
+        if isinstance(sampler, ResumableDistributedSampler):
+            sampler.set_epoch(self._epoch)
+            sampler.skip = self.batches_in_epoch * int(self._dataloader.batch_size or 1)
+        elif self.batches_in_epoch:
+            logger.warning(
+                "%s: a stream cannot skip to its saved position; it restarts with a fresh shuffle", self.name
+            )
+        self.iter_loader = iter(self._dataloader)
+
+
+class MultiIterLoader:
+    """At every step pick one loader with probability ratio / sum(ratios) and return its next batch."""
+
+    def __init__(self, loaders: list[Any], ratios: list[float] | None = None, seed: int | None = None,
+                 names: list[str] | None = None) -> None:  # fmt: skip
+        for loader in loaders:
+            if not hasattr(loader, "__next__"):
+                raise ConfigError(f"MultiIterLoader needs iterators, got {type(loader).__name__}")
+        if ratios is None:
+            ratios = [1.0] * len(loaders)
+        if len(ratios) != len(loaders):
+            raise ConfigError(f"{len(ratios)} sample ratios for {len(loaders)} datasets")
+        if any(float(ratio) < 0 for ratio in ratios) or sum(float(r) for r in ratios) <= 0:
+            raise ConfigError(f"sample ratios must be non-negative with a positive sum, got {ratios}")
+        total = sum(float(ratio) for ratio in ratios)
+        self.loaders = loaders
+        self.ratios = [float(ratio) / total for ratio in ratios]
+        self.names = names or [getattr(loader, "name", str(i)) for i, loader in enumerate(loaders)]
+        # official: the global `random`; a private generator makes the choice sequence resumable
+        self.rng = random.Random(seed) if seed is not None else random.Random()
+        self.steps = 0
+        self.last_dataset: str | None = None
+
+    def __iter__(self) -> MultiIterLoader:
+        return self
+
+    def __next__(self) -> Any:
+        index = self.rng.choices(range(len(self.loaders)), self.ratios, k=1)[0]
+        self.steps += 1
+        self.last_dataset = self.names[index]
+        return next(self.loaders[index])
+
+    def __len__(self) -> int:
+        return sum(len(loader) for loader in self.loaders if hasattr(loader, "__len__"))
+
+    def state_dict(self) -> dict[str, Any]:
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "steps": self.steps,
+            "rng_state": [version, list(internal), gauss],
+            "loaders": {name: loader.state_dict() for name, loader in zip(self.names, self.loaders)
+                        if hasattr(loader, "state_dict")},
+        }  # fmt: skip
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        version, internal, gauss = state["rng_state"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.steps = int(state["steps"])
+        for name, loader in zip(self.names, self.loaders):
+            if name in state["loaders"] and hasattr(loader, "load_state_dict"):
+                loader.load_state_dict(state["loaders"][name])
+
+
+def build_train_loader(
+    datasets: Mapping[str, Any],
+    batch_sizes: Mapping[str, int],
+    sample_ratios: Mapping[str, float] | None = None,
+    num_workers: int = 0,
+    seed: int = 42,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> MultiIterLoader:
+    """One infinite loader per dataset, mixed by `sample_ratios` (all 1 when None), seeded per rank.
+
+    `datasets`: name -> map-style dataset or IterableDataset (webdataset pipeline). Batches are dicts (see
+    `collate.py`): `image` (B, 3, H, W) where the dataset has images, lists of str for the text fields.
+    """
+    if not datasets:
+        raise ConfigError("no training datasets: the config's `datasets:` section is empty")
+    loaders, ratios, names = [], [], []
+    for name, dataset in datasets.items():
+        if name not in batch_sizes:
+            raise ConfigError(f"datasets.{name}.batch_size is missing")
+        batch_size = int(batch_sizes[name])
+        collate = getattr(dataset, "collater", collate_samples)
+        generator = torch.Generator().manual_seed(seed + rank)  # seeds the workers' python/torch RNGs
+        if isinstance(dataset, IterableDataset):
+            loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                                collate_fn=collate, generator=generator)  # fmt: skip
+        else:
+            sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                                  seed=seed, drop_last=False)  # fmt: skip
+            loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                                sampler=sampler, collate_fn=collate, drop_last=True, generator=generator)  # fmt: skip
+        loaders.append(IterLoader(loader, use_distributed=world_size > 1, name=name))
+        ratios.append(1.0 if sample_ratios is None else float(sample_ratios.get(name, 1.0)))
+        names.append(name)
+    return MultiIterLoader(loaders, ratios, seed=seed + rank, names=names)
+
+
+def loader_settings(datasets_cfg: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, float]]:
+    """batch_size and sample_ratio per dataset from a merged `datasets:` config (ratio 1 when absent)."""
+    batch_sizes, ratios = {}, {}
+    for name, node in datasets_cfg.items():
+        if node.get("batch_size") is None:
+            raise ConfigError(f"datasets.{name}.batch_size is missing")
+        batch_sizes[name] = int(node["batch_size"])
+        ratios[name] = float(node.get("sample_ratio", 1.0))
+    return batch_sizes, ratios
