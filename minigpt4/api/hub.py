@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from minigpt4.common.errors import CheckpointError
+from minigpt4.models.options import resolve_path
 from minigpt4.tools.weights.shards import ShardWriter, TensorFile, WeightSource, parse_size
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ def save_pretrained(
         )
     preprocess = preprocess if preprocess is not None else getattr(model, "minigpt4_preprocess", None)
     llm_source = model_cfg.get("llama_model")
-    llm_source_dir = Path(str(llm_source)).expanduser() if llm_source else None
+    # a relative llama_model is resolved as the models resolve it (package dir first)
+    llm_source_dir = resolve_path(str(llm_source)) if llm_source else None
 
     saved_cfg = {k: v for k, v in model_cfg.items() if k not in WEIGHT_PATH_KEYS}
     saved_cfg["llama_model"] = LLM_SUBDIR

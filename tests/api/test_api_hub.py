@@ -67,3 +67,28 @@ def test_not_a_model_folder(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({}))
     with pytest.raises(CheckpointError, match="not a saved MiniGPT model folder"):
         from_pretrained(tmp_path)
+
+
+def test_shapes_zoo_name_loads_a_training_run_folder(tmp_path, monkeypatch, image_file):
+    """A quickstart run folder (config.yaml + checkpoint_N.pth, the runner's layout) in the weights folder."""
+    from omegaconf import OmegaConf
+
+    from minigpt4.api.loaders import load_model
+    from minigpt4.models.checkpoint import trainable_state_dict
+
+    model = load_model("minigpt_v2", "tiny", is_eval=True)  # random tiny model, everything trainable
+    run = tmp_path / "weights" / "minigpt-v2_tiny_shapes"
+    run.mkdir(parents=True)
+    OmegaConf.save({"run": {"task": "image_text_pretrain"}, "model": model.minigpt4_config,
+                    "preprocess": model.minigpt4_preprocess}, run / "config.yaml")  # fmt: skip
+    torch.save({"model": trainable_state_dict(model), "epoch": 2}, run / "checkpoint_2.pth")
+    monkeypatch.setenv("MINIGPT4_WEIGHTS_DIR", str(tmp_path / "weights"))
+
+    loaded = load_zoo_model("minigpt-v2_tiny_shapes", device="cpu")
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], tensor), key
+    clear_cache()
+    assert inference_model("minigpt-v2_tiny_shapes", image_file, max_new_tokens=4) == inference_model(
+        model, image_file, max_new_tokens=4
+    )
+    clear_cache()

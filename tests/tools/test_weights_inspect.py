@@ -125,3 +125,70 @@ def test_cli_inspect_json_and_error_exit(tmp_path, capsys):
     assert printed[0]["tensors"]["llama_proj.weight"]["dtype"] == "float32"
     assert main(["inspect", str(tmp_path / "missing.pth")]) == 1
     assert "CheckpointError" in capsys.readouterr().err
+
+
+def test_runner_checkpoint_config_names_the_exact_model_type(tmp_path):
+    """Official runner checkpoints carry `config`: a tiny projection is then resolved without sibling files."""
+    state = torch.load(MODELS / "minigpt4_llama2" / "minigpt_ckpt.pth", weights_only=True)["model"]
+    config = {
+        "model": {"arch": "minigpt4", "model_type": "tiny_llama2"},
+        "run": {"task": "image_text_pretrain"},
+    }
+    torch.save({"model": state, "optimizer": {}, "config": config, "epoch": 1}, tmp_path / "checkpoint_1.pth")
+    summary = inspect_checkpoint(tmp_path / "checkpoint_1.pth")
+    assert summary.identification.model == "minigpt4/tiny_llama2" and not summary.identification.candidates
+    assert set(summary.other_entries) == {"optimizer", "config", "epoch"}
+
+
+def test_cli_convert_and_merge_and_delta(tmp_path, capsys):
+    assert (
+        main(["convert", str(MODELS / "minigpt_v2" / "minigpt_ckpt.pth"), str(tmp_path / "v2.safetensors")])
+        == 0
+    )
+    assert (tmp_path / "v2.safetensors").is_file()
+    llm = MODELS / "minigpt_v2" / "llm"
+    assert (
+        main(
+            [
+                "merge-lora",
+                "--ckpt",
+                str(tmp_path / "v2.safetensors"),
+                "--llm",
+                str(llm),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
+    assert "merged 4 LoRA weights (r=4, alpha=16)" in capsys.readouterr().out
+    # the merged LLM plus itself as a zero delta gives back the merged LLM: exercises the apply-delta command
+    zero = tmp_path / "zero-delta"
+    zero.mkdir()
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: torch.zeros_like(v) for k, v in load_file(tmp_path / "m" / "model.safetensors").items()},
+        str(zero / "model.safetensors"),
+    )
+    (zero / "config.json").write_text((tmp_path / "m" / "config.json").read_text())
+    args = [
+        "apply-delta",
+        "--base",
+        str(tmp_path / "m"),
+        "--delta",
+        str(zero),
+        "--target",
+        str(tmp_path / "t"),
+        "--dtype",
+        "float32",
+    ]
+    assert main(args) == 0
+    merged, target = (
+        load_file(tmp_path / "m" / "model.safetensors"),
+        load_file(tmp_path / "t" / "model.safetensors"),
+    )
+    # transformers-4.30 files carry rotary_emb.inv_freq buffers; apply-delta drops them (recomputed on load)
+    kept = [k for k in merged if not k.endswith("rotary_emb.inv_freq")]
+    assert len(kept) < len(merged) and set(target) == set(kept)
+    assert all(torch.equal(merged[k], target[k]) for k in kept)

@@ -30,6 +30,7 @@ SAFETENSORS_DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
     "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
 }  # fmt: skip
+SAVED_MODEL_CONFIG = "minigpt4_config.yaml"  # minigpt4.api.hub.CONFIG_NAME (kept import-free here)
 DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
 
 
@@ -84,11 +85,18 @@ class CheckpointSummary:
         return data
 
 
-def read_tensor_infos(path: Path) -> tuple[dict[str, TensorInfo], list[str], int]:
-    """{key: TensorInfo} of a file or HF directory, the wrapper's other entries, and the number of files."""
+def read_tensor_infos(path: Path) -> tuple[dict[str, TensorInfo], list[str], int, Any]:
+    """{key: TensorInfo} of a file or HF directory, the wrapper's other entries, the number of files, and the
+    run config stored in the file (official runner checkpoints) or beside it (saved model folders), if any."""
     source = WeightSource.open(path)
     infos: dict[str, TensorInfo] = {}
     other: list[str] = []
+    run_config: Any = None
+    saved_config = path / SAVED_MODEL_CONFIG if path.is_dir() else None
+    if saved_config is not None and saved_config.is_file():
+        from omegaconf import OmegaConf
+
+        run_config = OmegaConf.to_container(OmegaConf.load(saved_config))
     for file in source.files:
         if file.suffix == SAFETENSORS_SUFFIX:
             for key, entry in safetensors_header(file).items():
@@ -98,10 +106,19 @@ def read_tensor_infos(path: Path) -> tuple[dict[str, TensorInfo], list[str], int
             continue
         with TensorFile(file) as opened:
             other.extend(opened.extra_keys)
+            run_config = run_config if opened.run_config is None else opened.run_config
             for key in opened.names():
                 tensor = opened.get(key)
                 infos[key] = TensorInfo(tuple(tensor.shape), str(tensor.dtype).removeprefix("torch."))
-    return infos, other, len(source.files)
+    return infos, other, len(source.files), run_config
+
+
+def _config_model(run_config: Any) -> str | None:
+    """`arch/model_type` named by a stored config, or None."""
+    model = run_config.get("model") if isinstance(run_config, dict) else None
+    if isinstance(model, dict) and model.get("arch") and model.get("model_type"):
+        return f"{model['arch']}/{model['model_type']}"
+    return None
 
 
 def _groups(tensors: dict[str, TensorInfo]) -> dict[str, list[int]]:
@@ -119,9 +136,16 @@ def inspect_checkpoint(
 ) -> CheckpointSummary:
     """Summarise one weight file or one Hugging Face directory and identify it."""
     path = Path(path).expanduser()
-    tensors, other, files = read_tensor_infos(path)
+    tensors, other, files, run_config = read_tensor_infos(path)
     shapes = {key: info.shape for key, info in tensors.items()}
     found = identify(shapes, vit_width=vit_width, qformer_width=qformer_width)
+    configured = _config_model(run_config)
+    if configured is not None:
+        # the stored config names the exact model type (e.g. a tiny one); shapes alone give only the family
+        found.details["config_model"] = configured
+        if found.model is None or found.model.split("/")[0] == configured.split("/")[0]:
+            found.model = configured
+            found.candidates = []
     return CheckpointSummary(str(path), files, tensors, other, found, _groups(tensors))
 
 

@@ -98,6 +98,7 @@ class TensorFile:
         self._safe: Any = None
         self._tensors: dict[str, torch.Tensor] | None = None
         self.extra_keys: list[str] = []
+        self.run_config: Any = None  # the "config" entry of an official runner checkpoint, if any
 
     def __enter__(self) -> TensorFile:
         if self.path.suffix == SAFETENSORS_SUFFIX:
@@ -106,7 +107,10 @@ class TensorFile:
             except Exception as exc:
                 raise CheckpointError(f"{self.path}: not a readable safetensors file ({exc})") from exc
         else:
-            self._tensors, self.extra_keys = unwrap_state_dict(load_pickle_checkpoint(self.path), self.path)
+            loaded = load_pickle_checkpoint(self.path)
+            self._tensors, self.extra_keys = unwrap_state_dict(loaded, self.path)
+            if "config" in self.extra_keys:
+                self.run_config = loaded["config"]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
