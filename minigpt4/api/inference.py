@@ -166,14 +166,14 @@ def get_inferencer(
     """An inferencer for a zoo name, a saved model folder, or a built model. The last named one is cached."""
     if isinstance(model, nn.Module):
         return MiniGPTInferencer(model)
-    from minigpt4.api.hub import from_pretrained, is_pretrained_dir
-    from minigpt4.api.loaders import default_device, load_zoo_model
+    from minigpt4.api.hub import is_pretrained_dir
+    from minigpt4.api.loaders import load_saved_folder, load_zoo_model
 
     key = _cache_key(str(model), weights, device, overrides)
     if key not in _CACHE:
         _CACHE.clear()  # keep at most one model in memory
         if Path(str(model)).expanduser().is_dir() and is_pretrained_dir(Path(str(model)).expanduser()):
-            built = from_pretrained(model, device or default_device(), overrides)
+            built = load_saved_folder(model, device, overrides)
         else:
             built = load_zoo_model(str(model), weights, device, overrides)
         _CACHE[key] = MiniGPTInferencer(built)

@@ -85,12 +85,43 @@ def _build(cfg: DictConfig, source: str) -> nn.Module:
     return model
 
 
+def move_to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model.to(device)`, except an 8/4-bit LLM, which bitsandbytes already placed and which cannot be moved."""
+    llm = getattr(model, "llama_model", None)
+    quantized = llm is not None and bool(
+        getattr(llm, "is_loaded_in_8bit", False) or getattr(llm, "is_loaded_in_4bit", False)
+    )
+    if not quantized:
+        return model.to(device)
+    for name, child in model.named_children():
+        if name != "llama_model":
+            child.to(device)
+    for name, param in list(model.named_parameters(recurse=False)):  # e.g. query_tokens
+        model.register_parameter(
+            name, nn.Parameter(param.detach().to(device), requires_grad=param.requires_grad)
+        )
+    for name, buffer in list(model.named_buffers(recurse=False)):
+        model.register_buffer(
+            name, buffer.to(device), persistent=name not in model._non_persistent_buffers_set
+        )
+    return model
+
+
+def load_saved_folder(
+    folder: str | Path, device: str | torch.device | None = None, overrides: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """A `save_pretrained` folder, in fp32 on CPU unless `overrides` say otherwise."""
+    device = torch.device(device) if device is not None else default_device()
+    overrides = dict(overrides or {})
+    return from_pretrained(folder, device, {**_device_defaults(device, overrides), **overrides})
+
+
 def _load_model_folder(
     entry: ZooEntry, folder: Path, device: torch.device, overrides: Mapping[str, Any]
 ) -> nn.Module:
     """A saved model folder (save_pretrained) or a training run folder (config.yaml + checkpoint_*.pth)."""
     if is_pretrained_dir(folder):
-        return from_pretrained(folder, device, {**_device_defaults(device, overrides), **overrides})
+        return load_saved_folder(folder, device, overrides)
     run_config = folder / "config.yaml"
     checkpoints = sorted(folder.glob("checkpoint_*.pth"), key=lambda p: p.stat().st_mtime)
     if run_config.is_file() and checkpoints:
@@ -127,7 +158,7 @@ def load_zoo_model(
         cfg = build_config(entry.arch, entry.model_type, device, {**entry.overrides, **paths, **overrides})
         model = _build(cfg, f"zoo model {name}")
     model.minigpt4_zoo_entry = entry
-    return model.to(device).eval()
+    return move_to_device(model, device).eval()
 
 
 def load_preprocess(config: Any) -> tuple[Processors, Processors]:
@@ -192,7 +223,9 @@ def load_model(
                 f"load_model({name!r}): give a model_type (e.g. pretrain_vicuna0), or use a zoo name: "
                 f"{', '.join(sorted(MODEL_ZOO))}"
             )
-        model = _build(build_config(name, model_type, device, overrides), f"{name}/{model_type}").to(device)
+        model = move_to_device(
+            _build(build_config(name, model_type, device, overrides), f"{name}/{model_type}"), device
+        )
     if is_eval:
         model.eval()
     return model

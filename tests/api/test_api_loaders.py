@@ -66,3 +66,25 @@ def test_zoo_name_with_a_model_type_is_an_error():
 def test_zoo_name_without_weights_names_the_missing_file():
     with pytest.raises(WeightsNotFoundError, match=r"prerained_minigpt4_7b\.pth|vicuna-7b"):
         load_model("minigpt-4_vicuna-7b_caption")
+
+
+def test_move_to_device_leaves_a_quantized_llm_in_place():
+    from torch import nn
+
+    from minigpt4.api.loaders import move_to_device
+
+    class Quantized(nn.Module):
+        is_loaded_in_8bit = True
+
+        def to(self, *args, **kwargs):
+            raise ValueError("`.to` is not supported for 8-bit models")
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.llama_model = Quantized()
+            self.llama_proj = nn.Linear(2, 2)
+            self.query_tokens = nn.Parameter(torch.zeros(1, 2))
+
+    model = move_to_device(Tiny(), torch.device("meta"))
+    assert model.llama_proj.weight.is_meta and model.query_tokens.is_meta
