@@ -141,3 +141,41 @@ def test_merge_rejects_wrong_llm(tmp_path):
     with pytest.raises(CheckpointError, match="different LLM"):
         merge_lora(V2_FIXTURE / "minigpt_ckpt.pth", tmp_path / "other", tmp_path / "out")
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+@pytest.mark.slow  # builds two MiniGPT-v2 models, one through peft (~8 s import)
+def test_merged_llm_with_projection_runs_v2_without_lora(tmp_path):
+    """merge-lora output + llama_proj file = the same MiniGPT-v2 answers with lora_r: 0 (no peft at inference)."""
+    from minigpt4.api.loaders import load_model
+
+    sizes = {
+        "vit_width": 48,
+        "vit_depth": 2,
+        "vit_num_heads": 4,
+        "image_size": 56,
+        "max_txt_len": 64,
+        "chat_template": True,
+    }
+    merge_lora(
+        V2_FIXTURE / "minigpt_ckpt.pth",
+        V2_FIXTURE / "llm",
+        tmp_path / "llm",
+        projection_out=tmp_path / "proj.safetensors",
+    )
+    with_lora = load_model(
+        "minigpt_v2", "pretrain", is_eval=True, lora_r=4, lora_alpha=16, llama_model=str(V2_FIXTURE / "llm"),
+        ckpt=str(V2_FIXTURE / "minigpt_ckpt.pth"), vit_ckpt=str(V2_FIXTURE / "eva_vit.pth"), **sizes,
+    )  # fmt: skip
+    merged = load_model(
+        "minigpt_v2", "pretrain", is_eval=True, lora_r=0, llama_model=str(tmp_path / "llm"),
+        ckpt=str(tmp_path / "proj.safetensors"), vit_ckpt=str(V2_FIXTURE / "eva_vit.pth"), **sizes,
+    )  # fmt: skip
+    images = torch.randn(2, 3, 56, 56, generator=torch.Generator().manual_seed(0))
+    texts = [
+        "<s>[INST] <Img><ImageHere></Img> [vqa] what is it [/INST]",
+        "<s>[INST] <Img><ImageHere></Img> hi [/INST]",
+    ]
+    assert (
+        merged.generate_ids(images, texts, max_new_tokens=6).tolist()
+        == with_lora.generate_ids(images, texts, max_new_tokens=6).tolist()
+    )
