@@ -138,7 +138,7 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.width)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, cfg.width))
-        rates = torch.linspace(0, cfg.drop_path_rate, cfg.depth).tolist() if cfg.depth else []
+        rates = torch.linspace(0, cfg.drop_path_rate, cfg.depth, device="cpu").tolist()
         self.blocks = nn.ModuleList(Block(cfg, rate) for rate in rates)
         self.use_grad_checkpoint = cfg.use_grad_checkpoint
         self._init_weights()

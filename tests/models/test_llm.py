@@ -1,0 +1,88 @@
+"""LLM loading: random init without weights, dtypes, 8-bit on CPU, LoRA (official wrapping, merge)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+import torch
+from transformers import LlamaForCausalLM
+
+from minigpt4.common.errors import ConfigError
+from minigpt4.models.llm import CastOutputToFloat, LlmSettings, LoraSettings, load_llm
+
+
+@pytest.fixture(scope="module")
+def tiny_llm_dir(repo_root, tmp_path_factory):
+    """The shipped tiny LLaMA directory plus saved random weights."""
+    target = tmp_path_factory.mktemp("tiny_llm")
+    shutil.copytree(repo_root / "minigpt4" / "assets" / "tiny_llama", target, dirs_exist_ok=True)
+    torch.manual_seed(0)
+    model = load_llm(LlmSettings(path=str(target), dtype="float32"))
+    model.save_pretrained(target)
+    return target
+
+
+def test_directory_without_weights_builds_random_llm_and_says_so(repo_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="minigpt4.models.llm"):
+        model = load_llm(
+            LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), dtype="bfloat16")
+        )
+    assert "RANDOM weights" in caplog.text
+    assert model.dtype == torch.bfloat16 and model.config._attn_implementation == "sdpa"
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_weights_are_loaded_when_present(tiny_llm_dir):
+    first = load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float32"))
+    second = load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float16"))
+    torch.testing.assert_close(second.lm_head.weight.float(), first.lm_head.weight, atol=1e-3, rtol=1e-3)
+
+
+def test_missing_directory_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"llama_model"):
+        load_llm(LlmSettings(path=str(tmp_path)))
+
+
+def test_8bit_tiny_llm_loads_and_runs_on_cpu(tiny_llm_dir):
+    model = load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float16", low_resource=True))
+    assert model.model.layers[0].self_attn.q_proj.weight.dtype == torch.int8
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[1, 5, 6, 7]])).logits
+    assert logits.shape == (1, 4, model.config.vocab_size) and torch.isfinite(logits).all()
+
+
+def test_8bit_with_lora_trains_lora_only(tiny_llm_dir):
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0)
+    model = load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float16", low_resource=True, lora=lora))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    model(input_ids=torch.tensor([[1, 5, 6]])).logits.float().sum().backward()
+
+
+def test_lora_wraps_lm_head_like_peft_020_and_merges_to_same_logits(tiny_llm_dir):
+    lora = LoraSettings(r=4, alpha=16, dropout=0.05, target_modules=("q_proj", "v_proj"))
+    model = load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float32", lora=lora)).eval()
+    keys = model.state_dict().keys()
+    assert "base_model.model.lm_head.0.weight" in keys
+    assert isinstance(model.base_model.model.lm_head, CastOutputToFloat)
+    assert "base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight" in keys
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)  # peft inits B at zero; make the adapter non-trivial
+        ids = torch.tensor([[1, 20, 30, 40, 50]])
+        before = model(input_ids=ids).logits
+        merged = model.merge_and_unload()
+        assert isinstance(merged, LlamaForCausalLM)
+        after = merged(input_ids=ids).logits
+    assert not torch.allclose(
+        before, load_llm(LlmSettings(path=str(tiny_llm_dir), dtype="float32"))(input_ids=ids).logits
+    )
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+
+
+def test_low_resource_without_weights_is_refused(repo_root):
+    with pytest.raises(ConfigError, match="low_resource"):
+        load_llm(LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), low_resource=True))
