@@ -1,4 +1,4 @@
-"""Launch a demo on a free local port around a chat session built from a tiny model."""
+"""Launch a demo on a free local port around a chat session of a real tiny model (random weights)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,10 @@ import contextlib
 import socket
 from collections.abc import Iterator
 
-import pytest
 import torch
 
-from minigpt4.conversation.chat import Chat
 from minigpt4.conversation.launch import ChatSession
-from minigpt4.conversation.templates import template_for
-from tests.conversation.standin import StandInModel, build_tokenizer, vis_processor
-
-
-@pytest.fixture(scope="session")
-def standin_tokenizer(tmp_path_factory):
-    return build_tokenizer(tmp_path_factory.mktemp("demo_tokenizer"))
-
-
-def make_session(tokenizer, arch: str, model_type: str) -> ChatSession:
-    chat = Chat(StandInModel(tokenizer), vis_processor, device="cpu")
-    return ChatSession(chat, template_for(arch, model_type), torch.device("cpu"), arch, model_type)
+from tests.conversation.tiny import tiny_session as make_session  # noqa: F401 (re-exported for the tests)
 
 
 def free_port() -> int:

@@ -98,11 +98,11 @@ def _assert_not_blank(path: Path) -> None:
     ],
     ids=["demo", "demo_v2"],
 )
-def test_demo_page_renders_in_chromium(chromium, standin_tokenizer, module, arch, model_type, expected_texts):
+def test_demo_page_renders_in_chromium(chromium, module, arch, model_type, expected_texts):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / f"{module.__name__}.png"
     screenshot.unlink(missing_ok=True)
-    with serving(module, make_session(standin_tokenizer, arch, model_type)) as url:
+    with serving(module, make_session(arch, model_type)) as url:
         dom = _chromium(chromium, url, "--dump-dom")
         shot = _chromium(chromium, url, f"--screenshot={screenshot}")
     missing = [text for text in expected_texts if text not in dom.stdout]

@@ -13,8 +13,8 @@ from tests.demos.conftest import forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")
-def session(standin_tokenizer):
-    return make_session(standin_tokenizer, "minigpt4", "tiny_vicuna0")
+def session():
+    return make_session("minigpt4", "tiny_vicuna0")
 
 
 @pytest.fixture(scope="module")

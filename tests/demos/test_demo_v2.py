@@ -13,8 +13,8 @@ from tests.demos.conftest import forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")
-def session(standin_tokenizer):
-    return make_session(standin_tokenizer, "minigpt_v2", "tiny")
+def session():
+    return make_session("minigpt_v2", "tiny")
 
 
 @pytest.fixture(scope="module")
