@@ -192,3 +192,28 @@ def test_cli_convert_and_merge_and_delta(tmp_path, capsys):
     kept = [k for k in merged if not k.endswith("rotary_emb.inv_freq")]
     assert len(kept) < len(merged) and set(target) == set(kept)
     assert all(torch.equal(merged[k], target[k]) for k in kept)
+
+
+@pytest.mark.parametrize(
+    ("model_type", "lora_rank"),
+    [("minigpt4/tiny_vicuna0", 0), ("minigpt4/tiny_llama2", 0), ("minigpt_v2/tiny", 8)],
+)
+def test_tiny_quickstart_checkpoints_fit_their_model_type(model_type, lora_rank, tmp_path):
+    """A projection(+LoRA)-only checkpoint of a tiny type is matched against configs/models/*.yaml."""
+    from omegaconf import OmegaConf
+
+    from minigpt4 import LIBRARY_ROOT
+
+    arch, name = model_type.split("/")
+    cfg = OmegaConf.load(LIBRARY_ROOT / "configs" / "models" / arch / f"{name}.yaml").model
+    hidden = json.loads((LIBRARY_ROOT / cfg.llama_model / "config.json").read_text())["hidden_size"]
+    in_features = cfg.qformer_hidden_size if cfg.get("has_qformer", False) else 4 * cfg.vit_width
+    state = {"llama_proj.weight": torch.zeros(hidden, in_features), "llama_proj.bias": torch.zeros(hidden)}
+    for layer in range(2):
+        for module in ("q_proj", "v_proj") if lora_rank else ():
+            prefix = f"llama_model.base_model.model.model.layers.{layer}.self_attn.{module}"
+            state[f"{prefix}.lora_A.weight"] = torch.zeros(lora_rank, hidden)
+            state[f"{prefix}.lora_B.weight"] = torch.zeros(hidden, lora_rank)
+    torch.save({"model": state}, tmp_path / "ckpt.pth")
+    found = inspect_checkpoint(tmp_path / "ckpt.pth").identification
+    assert found.model == model_type and found.details["fits_configs"] == [model_type]

@@ -159,6 +159,7 @@ def identify_minigpt(
     if lora:
         details["lora"] = lora
         official = (out_features, in_features) == (4096, 5632) and lora["rank"] == 64
+        details["official_size"] = official
         what = (
             "MiniGPT-v2 (Llama-2-7B-chat + LoRA r=64)"
             if official
@@ -170,6 +171,7 @@ def identify_minigpt(
             "minigpt_v2", f"{what}; LoRA keys spelled {lora['spelling']}", "minigpt_v2/pretrain", details
         )
     official = OFFICIAL_MINIGPT4_PROJ.get((out_features, in_features))
+    details["official_size"] = official is not None
     if official:
         kind = "minigpt4_vicuna0" if official[1].endswith("vicuna0") else "minigpt4_llama2"
         return Identification(kind, official[0], official[1], details)

@@ -131,6 +131,22 @@ def _groups(tensors: dict[str, TensorInfo]) -> dict[str, list[int]]:
     return groups
 
 
+def _match_config_files(found: Identification) -> None:
+    """Non-official sizes: name the model types (configs/models YAMLs) whose shapes the checkpoint has."""
+    proj = found.details.get("llama_proj")
+    if proj is None or found.details.get("official_size"):
+        return
+    from minigpt4.tools.weights.fits import fitting_model_types
+
+    lora = found.details.get("lora") or {}
+    rank = lora.get("rank", 0) if isinstance(lora.get("rank", 0), int) else -1
+    fits = fitting_model_types(tuple(proj), rank)
+    found.details["fits_configs"] = fits
+    if len(fits) == 1 and (found.model is None or found.model.split("/")[0] == fits[0].split("/")[0]):
+        found.model = fits[0]
+        found.candidates = []
+
+
 def inspect_checkpoint(
     path: str | Path, vit_width: int | None = None, qformer_width: int | None = None
 ) -> CheckpointSummary:
@@ -139,6 +155,7 @@ def inspect_checkpoint(
     tensors, other, files, run_config = read_tensor_infos(path)
     shapes = {key: info.shape for key, info in tensors.items()}
     found = identify(shapes, vit_width=vit_width, qformer_width=qformer_width)
+    _match_config_files(found)
     configured = _config_model(run_config)
     if configured is not None:
         # the stored config names the exact model type (e.g. a tiny one); shapes alone give only the family
