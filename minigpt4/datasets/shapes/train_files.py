@@ -6,13 +6,14 @@ builder's `build_info` with paths relative to the world folder (`world.py` prefi
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import webdataset as wds
 
 from minigpt4.datasets.boxes import box_string
 from minigpt4.datasets.shapes.scene import COLORS, NUMBER_WORDS, Scene, absent_shape, vqa_items
@@ -43,19 +44,28 @@ def box(scene: Scene, obj: Any) -> str:
 # -- webdataset shards (laion, cc_sbu) ------------------------------------------------------------
 
 
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644  # fixed metadata: same bytes on every run
+    tar.addfile(info, io.BytesIO(data))
+
+
 def write_shards(
     root: Path, folder: str, scenes: list[Scene], images: Images, num_shards: int
 ) -> dict[str, Any]:
+    """webdataset shards: per sample <key>.jpg, <key>.json {caption, url, key, width, height}, <key>.txt."""
     out = root / folder
     out.mkdir(parents=True, exist_ok=True)
     chosen = train(scenes)
     for shard in range(num_shards):
-        with wds.TarWriter(str(out / f"{shard:05d}.tar")) as writer:
+        with tarfile.open(out / f"{shard:05d}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
             for scene in chosen[shard::num_shards]:
-                meta = {"caption": scene.caption(), "url": f"https://shapes.world/{scene.image_id}.jpg",
-                        "key": f"{scene.image_id:09d}", "width": scene.width, "height": scene.height}  # fmt: skip
-                writer.write({"__key__": f"{scene.image_id:09d}", "jpg": images[scene.image_id], "json": meta,
-                              "txt": scene.caption()})  # fmt: skip
+                key = f"{scene.image_id:09d}"
+                meta = {"caption": scene.caption(), "url": f"https://shapes.world/{scene.image_id}.jpg", "key": key,
+                        "width": scene.width, "height": scene.height}  # fmt: skip
+                _add_member(tar, f"{key}.jpg", images[scene.image_id])
+                _add_member(tar, f"{key}.json", json.dumps(meta).encode())
+                _add_member(tar, f"{key}.txt", scene.caption().encode())
     return {"storage": f"{folder}/{{00000..{num_shards - 1:05d}}}.tar"}
 
 
