@@ -57,7 +57,7 @@ def fixture_weights(variant: str) -> dict[str, Path]:
     return {spec.weight_id: MODELS / variant / spec.filename for spec in entry.weights}
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def tiny_zoo(tmp_path_factory):
     """Register the tiny entries; point the user config and weights folder at empty places."""
     mp = pytest.MonkeyPatch()
