@@ -81,15 +81,19 @@ class BaseDatasetBuilder:
     def info(self, key: str) -> Any:
         build_info = self.config.get("build_info")
         if build_info is None or build_info.get(key) is None:
-            raise ConfigError(f"datasets.{self.name}.build_info.{key} is missing; {self.name} needs "
-                              f"{', '.join(self.BUILD_INFO_KEYS)}")  # fmt: skip
+            raise ConfigError(
+                f"datasets.{self.name}.build_info.{key} is missing; {self.name} needs "
+                f"{', '.join(self.BUILD_INFO_KEYS)}"
+            )
         return build_info.get(key)
 
     def path(self, key: str) -> Path:
         value = str(self.info(key))
         if value.startswith(PLACEHOLDER_PREFIX):
-            raise DataError(f"datasets.{self.name}.build_info.{key} is still the official placeholder {value!r}; "
-                            f"set it to your copy (see dataset/README.md)")  # fmt: skip
+            raise DataError(
+                f"datasets.{self.name}.build_info.{key} is still the official placeholder {value!r}; "
+                f"set it to your copy (see dataset/README.md)"
+            )
         return Path(value)
 
     BUILD_INFO_KEYS: tuple[str, ...] = ()
@@ -108,8 +112,12 @@ class LavisAnnotationBuilder(BaseDatasetBuilder):
             if split not in SPLITS:
                 continue
             if split != "train":
-                logger.warning("%s: split %r ignored (only train datasets are built, as in the official code "
-                               "used for training)", self.name, split)  # fmt: skip
+                logger.warning(
+                    "%s: split %r ignored (only train datasets are built, as in the official code "
+                    "used for training)",
+                    self.name,
+                    split,
+                )
                 continue
             storage = annotations[split].get("storage")
             paths = [storage] if isinstance(storage, str) else list(storage or [])
@@ -118,8 +126,10 @@ class LavisAnnotationBuilder(BaseDatasetBuilder):
             ann_paths = []
             for index, value in enumerate(paths):
                 if str(value).startswith(PLACEHOLDER_PREFIX):
-                    raise DataError(f"datasets.{self.name}.build_info.annotations.{split}.storage is still the "
-                                    f"official placeholder {value!r}; set it (see dataset/README.md)")  # fmt: skip
+                    raise DataError(
+                        f"datasets.{self.name}.build_info.annotations.{split}.storage is still the "
+                        f"official placeholder {value!r}; set it (see dataset/README.md)"
+                    )
                 hint = f" (download it from {urls[index]})" if index < len(urls) else ""
                 ann_paths.append(
                     require_file(value, f"{self.name} annotations{hint}", self.train_dataset_cls.LAYOUT)
@@ -151,8 +161,15 @@ class ImageAnnBuilder(BaseDatasetBuilder):
         layout = self.train_dataset_cls.LAYOUT
         ann_path = require_file(self.path("ann_path"), f"{self.name} annotations", layout)
         image_path = require_dir(self.path("image_path"), f"{self.name} images", layout)
-        return {"train": self.train_dataset_cls(self.vis_processors["train"], self.text_processors["train"],
-                                                image_path, ann_path, name=self.name)}  # fmt: skip
+        return {
+            "train": self.train_dataset_cls(
+                self.vis_processors["train"],
+                self.text_processors["train"],
+                image_path,
+                ann_path,
+                name=self.name,
+            )
+        }
 
 
 class ReferringExpressionBuilder(BaseDatasetBuilder):
@@ -164,9 +181,15 @@ class ReferringExpressionBuilder(BaseDatasetBuilder):
         layout = self.train_dataset_cls.LAYOUT
         ann_path = require_dir(self.path("ann_path"), f"{self.name} annotations", layout)
         image_path = require_dir(self.path("image_path"), f"{self.name} images", layout)
-        dataset = self.train_dataset_cls(self.vis_processors["train"], self.text_processors["train"], image_path,
-                                         ann_path, dataset=str(self.info("dataset")),
-                                         splitBy=str(self.info("splitBy")), name=self.name)  # fmt: skip
+        dataset = self.train_dataset_cls(
+            self.vis_processors["train"],
+            self.text_processors["train"],
+            image_path,
+            ann_path,
+            dataset=str(self.info("dataset")),
+            splitBy=str(self.info("splitBy")),
+            name=self.name,
+        )
         return {"train": dataset}
 
 
@@ -176,8 +199,11 @@ class VisualGenomeBuilder(BaseDatasetBuilder):
     def build(self) -> dict[str, Any]:
         layout = self.train_dataset_cls.LAYOUT
         data_dir = require_dir(self.path("data_dir"), f"{self.name} data_dir", layout)
-        return {"train": self.train_dataset_cls(self.vis_processors["train"], self.text_processors["train"],
-                                                data_dir, name=self.name)}  # fmt: skip
+        return {
+            "train": self.train_dataset_cls(
+                self.vis_processors["train"], self.text_processors["train"], data_dir, name=self.name
+            )
+        }
 
 
 class CaptionFolderBuilder(BaseDatasetBuilder):
@@ -188,8 +214,11 @@ class CaptionFolderBuilder(BaseDatasetBuilder):
         storage = require_dir(self.path("storage"), f"{self.name} storage", layout)
         ann = require_file(storage / "filter_cap.json", f"{self.name} captions", layout)
         images = require_dir(storage / "image", f"{self.name} images", layout)
-        return {"train": self.train_dataset_cls(self.vis_processors["train"], self.text_processors["train"],
-                                                images, [ann], name=self.name)}  # fmt: skip
+        return {
+            "train": self.train_dataset_cls(
+                self.vis_processors["train"], self.text_processors["train"], images, [ann], name=self.name
+            )
+        }
 
 
 class WebdatasetBuilder(BaseDatasetBuilder):
@@ -201,14 +230,19 @@ class WebdatasetBuilder(BaseDatasetBuilder):
     def build(self) -> dict[str, Any]:
         location = str(self.info("storage"))
         if location.startswith(PLACEHOLDER_PREFIX):
-            raise DataError(f"datasets.{self.name}.build_info.storage is still the official placeholder "
-                            f"{location!r}; set it (see dataset/README.md)")  # fmt: skip
+            raise DataError(
+                f"datasets.{self.name}.build_info.storage is still the official placeholder "
+                f"{location!r}; set it (see dataset/README.md)"
+            )
         build_info = self.config.build_info
         stream = self.train_dataset_cls(
-            self.vis_processors["train"], self.text_processors["train"], location, name=self.name,
+            self.vis_processors["train"],
+            self.text_processors["train"],
+            location,
+            name=self.name,
             shuffle_buffer=int(build_info.get("shuffle_buffer", DEFAULT_SHUFFLE_BUFFER)),
             seed=build_info.get("seed"),
-        )  # fmt: skip
+        )
         return {"train": stream.inner_dataset}
 
 
@@ -264,12 +298,16 @@ def load_dataset_config(path: str | Path) -> DictConfig:
 def _register_all() -> None:
     for name, (family, dataset_cls) in BUILDERS.items():
         camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-        builder = type(f"{camel}Builder", (family,), {
-            "name": name,
-            "train_dataset_cls": dataset_cls,
-            "DATASET_CONFIG_DICT": {"default": f"{name}/default.yaml"},
-            "__module__": __name__,
-        })  # fmt: skip
+        builder = type(
+            f"{camel}Builder",
+            (family,),
+            {
+                "name": name,
+                "train_dataset_cls": dataset_cls,
+                "DATASET_CONFIG_DICT": {"default": f"{name}/default.yaml"},
+                "__module__": __name__,
+            },
+        )
         globals()[builder.__name__] = builder
         registry.register_builder(name)(builder)
 

@@ -118,8 +118,13 @@ class IterLoader:
 class MultiIterLoader:
     """At every step pick one loader with probability ratio / sum(ratios) and return its next batch."""
 
-    def __init__(self, loaders: list[Any], ratios: list[float] | None = None, seed: int | None = None,
-                 names: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        loaders: list[Any],
+        ratios: list[float] | None = None,
+        seed: int | None = None,
+        names: list[str] | None = None,
+    ) -> None:
         for loader in loaders:
             if not hasattr(loader, "__next__"):
                 raise ConfigError(f"MultiIterLoader needs iterators, got {type(loader).__name__}")
@@ -155,9 +160,12 @@ class MultiIterLoader:
         return {
             "steps": self.steps,
             "rng_state": [version, list(internal), gauss],
-            "loaders": {name: loader.state_dict() for name, loader in zip(self.names, self.loaders)
-                        if hasattr(loader, "state_dict")},
-        }  # fmt: skip
+            "loaders": {
+                name: loader.state_dict()
+                for name, loader in zip(self.names, self.loaders)
+                if hasattr(loader, "state_dict")
+            },
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         version, internal, gauss = state["rng_state"]
@@ -193,13 +201,28 @@ def build_train_loader(
         collate = getattr(dataset, "collater", collate_samples)
         generator = torch.Generator().manual_seed(seed + rank)  # seeds the workers' python/torch RNGs
         if isinstance(dataset, IterableDataset):
-            loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                                collate_fn=collate, generator=generator)  # fmt: skip
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
+                collate_fn=collate,
+                generator=generator,
+            )
         else:
-            sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
-                                                  seed=seed, drop_last=False)  # fmt: skip
-            loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                                sampler=sampler, collate_fn=collate, drop_last=True, generator=generator)  # fmt: skip
+            sampler = ResumableDistributedSampler(
+                dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+            )
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
+                sampler=sampler,
+                collate_fn=collate,
+                drop_last=True,
+                generator=generator,
+            )
         loaders.append(IterLoader(loader, use_distributed=world_size > 1, name=name))
         ratios.append(1.0 if sample_ratios is None else float(sample_ratios.get(name, 1.0)))
         names.append(name)

@@ -85,7 +85,14 @@ class CocoCaptionDataset(LavisAnnotationDataset):
 
     def filter_records(self, records: list[Any]) -> list[Any]:
         # official: only Karpathy records of train images are used
-        return [record for record in records if "train" in str(record["image"])]
+        kept = [record for record in records if "train" in str(record["image"])]
+        logger.info(
+            "%s: kept %d of %d caption records (official: only images with 'train' in the path)",
+            type(self).__name__,
+            len(kept),
+            len(records),
+        )
+        return kept
 
     def sample(self, record: dict[str, Any]) -> dict[str, Any]:
         image, _ = self.load_image(self.image_file(record))

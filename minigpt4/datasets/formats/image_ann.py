@@ -8,6 +8,7 @@ The official Flickr detection datasets print every sample; we do not.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -25,6 +26,8 @@ from minigpt4.datasets.instructions import (
     VQA_POOL,
     wrap_image,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ImageAnnDataset(RecordDataset):
@@ -104,6 +107,13 @@ class OCRVQADataset(ImageAnnDataset):
                         "genre": entry.get("genre"),
                     }
                 )
+        logger.info(
+            "%s: %d questions from %d of %d images (official: split 1 = training only)",
+            name,
+            len(records),
+            len({r["image_id"] for r in records}),
+            len(data),
+        )
         return records
 
     def sample(self, record: dict[str, Any]) -> dict[str, Any]:

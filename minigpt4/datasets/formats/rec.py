@@ -40,8 +40,16 @@ class ReferCOCODataset(RecordDataset):
     )
     POOL = REFER_POOL
 
-    def __init__(self, vis_processor, text_processor, vis_root, ann_path, dataset="refcoco", splitBy="unc",
-                 name: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        vis_processor,
+        text_processor,
+        vis_root,
+        ann_path,
+        dataset="refcoco",
+        splitBy="unc",
+        name: str = "",
+    ) -> None:
         name = name or type(self).__name__
         folder = Path(ann_path) / refer_folder(dataset)
         layout = self.LAYOUT

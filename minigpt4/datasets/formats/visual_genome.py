@@ -9,6 +9,7 @@ Regions are kept as compact tuples: the real file has 5.4 M of them.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from minigpt4.datasets.formats.base import RecordDataset
 from minigpt4.datasets.instructions import REFER_POOL, wrap_image
 
 MAX_REGION_AREA = 16384
+logger = logging.getLogger(__name__)
 
 
 class ReferVisualGenomeDataset(RecordDataset):
@@ -62,6 +64,13 @@ class ReferVisualGenomeDataset(RecordDataset):
                             region["phrase"],
                         )
                     )
+        logger.info(
+            "%s: %d of %d regions have width * height < %d (official filter, following OFA)",
+            name,
+            len(regions),
+            self.regions_total,
+            MAX_REGION_AREA,
+        )
         super().__init__(vis_processor, text_processor, data_dir, regions, name)
 
     def _image_files(self, path: Path, name: str) -> dict[Any, str]:

@@ -23,9 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        info = generate_world(args.out, size=args.size, seed=args.seed, image_size=args.image_size,
-                              num_train=args.num_train, num_heldout=args.num_heldout, min_objects=args.min_objects,
-                              max_objects=args.max_objects, num_shards=args.num_shards)  # fmt: skip
+        info = generate_world(
+            args.out,
+            size=args.size,
+            seed=args.seed,
+            image_size=args.image_size,
+            num_train=args.num_train,
+            num_heldout=args.num_heldout,
+            min_objects=args.min_objects,
+            max_objects=args.max_objects,
+            num_shards=args.num_shards,
+        )
     except ValueError as exc:
         parser.error(str(exc))
     print(

@@ -11,15 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from minigpt4.datasets.shapes.grounding_files import REFER_SETS, heldout_split, refer_sentences
 from minigpt4.datasets.shapes.scene import SHAPES, Scene, horizontal_pairs, vqa_items
-from minigpt4.datasets.shapes.train_files import (
-    REFER_SETS,
-    heldout_split,
-    missing_shape_question,
-    refer_sentences,
-    write_images,
-    write_json,
-)
+from minigpt4.datasets.shapes.train_files import missing_shape_question, write_images, write_json
 
 Images = dict[int, bytes]
 
@@ -46,8 +40,15 @@ def write_refcoco_eval(root: Path, scenes: list[Scene]) -> dict[str, dict[str, A
             split = heldout_split(index, splits)
             for obj in scene.objects:
                 for sentence in refer_sentences(folder, obj):
-                    records[split].append({"img_id": f"{scene.coco_file[:-4]}_{obj.object_id}", "sents": sentence,
-                                           "bbox": obj.bbox, "height": scene.height, "width": scene.width})  # fmt: skip
+                    records[split].append(
+                        {
+                            "img_id": f"{scene.coco_file[:-4]}_{obj.object_id}",
+                            "sents": sentence,
+                            "bbox": obj.bbox,
+                            "height": scene.height,
+                            "width": scene.width,
+                        }
+                    )
         for split, rows in records.items():
             write_json(root / "eval" / folder / f"{folder}_{split}.json", rows)
         entries[folder] = _entry("eval", "coco/train")
@@ -68,16 +69,39 @@ def write_okvqa_eval(
             questions.append(
                 {"image_id": scene.image_id, "question": item["question"], "question_id": question_id}
             )
-            split.append({"image_id": scene.image_id, "question": item["question"], "question_id": question_id,
-                          "answer": [item["answer"]] * 10})  # fmt: skip
-            annotations.append({
-                "image_id": scene.image_id, "question_id": question_id, "question_type": "what",
-                "answer_type": kinds[item["kind"]], "multiple_choice_answer": item["answer"], "confidence": 3,
-                "answers": [{"answer": item["answer"], "raw_answer": item["answer"], "answer_confidence": "yes",
-                             "answer_id": i + 1} for i in range(10)],
-            })  # fmt: skip
-    common = {"info": {"description": "shapes world OK-VQA-style questions"}, "license": {"name": "CC0"},
-              "data_type": "mscoco", "data_subtype": "val2014"}  # fmt: skip
+            split.append(
+                {
+                    "image_id": scene.image_id,
+                    "question": item["question"],
+                    "question_id": question_id,
+                    "answer": [item["answer"]] * 10,
+                }
+            )
+            annotations.append(
+                {
+                    "image_id": scene.image_id,
+                    "question_id": question_id,
+                    "question_type": "what",
+                    "answer_type": kinds[item["kind"]],
+                    "multiple_choice_answer": item["answer"],
+                    "confidence": 3,
+                    "answers": [
+                        {
+                            "answer": item["answer"],
+                            "raw_answer": item["answer"],
+                            "answer_confidence": "yes",
+                            "answer_id": i + 1,
+                        }
+                        for i in range(10)
+                    ],
+                }
+            )
+    common = {
+        "info": {"description": "shapes world OK-VQA-style questions"},
+        "license": {"name": "CC0"},
+        "data_type": "mscoco",
+        "data_subtype": "val2014",
+    }
     write_json(folder / "okvqa_test_split.json", split)
     write_json(
         folder / "OpenEnded_mscoco_val2014_questions_clean.json",
@@ -94,10 +118,15 @@ def write_vizwiz_eval(root: Path, scenes: list[Scene], images: Images) -> dict[s
     rows = []
     for scene in chosen:
         question, answer = missing_shape_question(scene)
-        rows.append({"image": f"VizWiz_val_{scene.image_id:08d}.jpg", "question": question,
-                     "answers": [{"answer": answer, "answer_confidence": "yes"} for _ in range(10)],
-                     "answer_type": "unanswerable" if answer == "unanswerable" else "other",
-                     "answerable": int(answer != "unanswerable")})  # fmt: skip
+        rows.append(
+            {
+                "image": f"VizWiz_val_{scene.image_id:08d}.jpg",
+                "question": question,
+                "answers": [{"answer": answer, "answer_confidence": "yes"} for _ in range(10)],
+                "answer_type": "unanswerable" if answer == "unanswerable" else "other",
+                "answerable": int(answer != "unanswerable"),
+            }
+        )
     write_json(folder / "val.json", rows)
     return _entry("eval/vizwiz/val.json", "eval/vizwiz/val")
 
@@ -112,9 +141,17 @@ def write_iconqa_eval(
         (folder / "images" / str(scene.image_id) / "image.png").write_bytes(pngs[scene.image_id])
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         choices = [SHAPES[int(i)] for i in rng.permutation(len(SHAPES))]
-        rows.append({"image_id": str(scene.image_id), "question": f"What shape is the {obj.color} object?",
-                     "choices": choices, "answer": choices.index(obj.shape), "ques_type": "choose_txt",
-                     "grade": "shapes", "label": obj.shape})  # fmt: skip
+        rows.append(
+            {
+                "image_id": str(scene.image_id),
+                "question": f"What shape is the {obj.color} object?",
+                "choices": choices,
+                "answer": choices.index(obj.shape),
+                "ques_type": "choose_txt",
+                "grade": "shapes",
+                "label": obj.shape,
+            }
+        )
     write_json(folder / "choose_text_val.json", rows)
     return _entry("eval/iconqa/choose_text_val.json", "eval/iconqa/images")
 
@@ -152,8 +189,16 @@ def write_vsr_eval(
         left, right = horizontal_pairs(scene)[0]
         true_relation = rng.random() < 0.5
         subj, obj = (left, right) if true_relation else (right, left)
-        rows.append({"image": f"{scene.image_id:012d}.jpg", "caption": f"The {subj.phrase} is left of the {obj.phrase}.",
-                     "label": int(true_relation), "relation": "left of", "subj": subj.phrase, "obj": obj.phrase})  # fmt: skip
+        rows.append(
+            {
+                "image": f"{scene.image_id:012d}.jpg",
+                "caption": f"The {subj.phrase} is left of the {obj.phrase}.",
+                "label": int(true_relation),
+                "relation": "left of",
+                "subj": subj.phrase,
+                "obj": obj.phrase,
+            }
+        )
     lines = "".join(json.dumps(row) + "\n" for row in rows)
     (folder / "test.jsonl").write_text(lines)
     return _entry("eval/vsr/test.jsonl", "eval/vsr/images")
@@ -170,7 +215,13 @@ def write_hm_eval(root: Path, scenes: list[Scene], pngs: Images) -> dict[str, An
         text_scene = chosen[(index + 1) % len(chosen)] if mismatched else scene
         if mismatched and text_scene.caption() == scene.caption():
             mismatched, text_scene = False, scene
-        rows.append({"id": scene.image_id, "img": f"img/{scene.image_id:05d}.png", "label": int(mismatched),
-                     "text": text_scene.caption()})  # fmt: skip
+        rows.append(
+            {
+                "id": scene.image_id,
+                "img": f"img/{scene.image_id:05d}.png",
+                "label": int(mismatched),
+                "text": text_scene.caption(),
+            }
+        )
     (folder / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return _entry("eval/hm/dev.jsonl", "eval/hm", batch_size=100)

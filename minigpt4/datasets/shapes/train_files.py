@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -61,8 +60,13 @@ def write_shards(
         with tarfile.open(out / f"{shard:05d}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
             for scene in chosen[shard::num_shards]:
                 key = f"{scene.image_id:09d}"
-                meta = {"caption": scene.caption(), "url": f"https://shapes.world/{scene.image_id}.jpg", "key": key,
-                        "width": scene.width, "height": scene.height}  # fmt: skip
+                meta = {
+                    "caption": scene.caption(),
+                    "url": f"https://shapes.world/{scene.image_id}.jpg",
+                    "key": key,
+                    "width": scene.width,
+                    "height": scene.height,
+                }
                 _add_member(tar, f"{key}.jpg", images[scene.image_id])
                 _add_member(tar, f"{key}.json", json.dumps(meta).encode())
                 _add_member(tar, f"{key}.txt", scene.caption().encode())
@@ -75,8 +79,10 @@ def write_shards(
 def write_cc_sbu_align(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
     chosen = train(scenes)
     write_images(root / "cc_sbu_align" / "image", chosen, images, lambda s: f"{s.image_id}.jpg")
-    annotations = [{"image_id": str(s.image_id), "caption": f"The image shows {s.caption()} on a white background."}
-                   for s in chosen]  # fmt: skip
+    annotations = [
+        {"image_id": str(s.image_id), "caption": f"The image shows {s.caption()} on a white background."}
+        for s in chosen
+    ]
     write_json(root / "cc_sbu_align" / "filter_cap.json", {"annotations": annotations})
     return {"storage": "cc_sbu_align"}
 
@@ -99,11 +105,12 @@ def write_coco_caption(root: Path, scenes: list[Scene]) -> dict[str, Any]:
             if scene.split == "train"
             else f"val2014/COCO_val2014_{scene.image_id:012d}.jpg"
         )
-        records.append({"image": image, "caption": scene.sentence(),
-                        "image_id": f"coco_{scene.image_id}"})  # fmt: skip
+        records.append({"image": image, "caption": scene.sentence(), "image_id": f"coco_{scene.image_id}"})
     write_json(root / "coco_caption" / "coco_karpathy_train.json", records)
-    return {"annotations": {"train": {"storage": "coco_caption/coco_karpathy_train.json"}},
-            "images": {"storage": "coco"}}  # fmt: skip
+    return {
+        "annotations": {"train": {"storage": "coco_caption/coco_karpathy_train.json"}},
+        "images": {"storage": "coco"},
+    }
 
 
 def _vqa_records(scenes: list[Scene], kinds: set[str], rng: np.random.Generator, first_id: int) -> list[dict]:
@@ -111,17 +118,25 @@ def _vqa_records(scenes: list[Scene], kinds: set[str], rng: np.random.Generator,
     for scene in train(scenes):
         for item in vqa_items(scene, rng):
             if item["kind"] in kinds:
-                records.append({"question_id": first_id + len(records), "question": item["question"],
-                                "answer": [item["answer"]] * 10, "image": f"train2014/{scene.coco_file}",
-                                "dataset": "vqa"})  # fmt: skip
+                records.append(
+                    {
+                        "question_id": first_id + len(records),
+                        "question": item["question"],
+                        "answer": [item["answer"]] * 10,
+                        "image": f"train2014/{scene.coco_file}",
+                        "dataset": "vqa",
+                    }
+                )
     return records
 
 
 def write_coco_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
     write_json(root / "vqav2" / "vqa_train.json", _vqa_records(scenes, {"color", "shape"}, rng, 1_000_000))
     write_json(root / "vqav2" / "vqa_val.json", _vqa_records(scenes, {"count", "yesno"}, rng, 2_000_000))
-    return {"annotations": {"train": {"storage": ["vqav2/vqa_train.json", "vqav2/vqa_val.json"]}},
-            "images": {"storage": "coco"}}  # fmt: skip
+    return {
+        "annotations": {"train": {"storage": ["vqav2/vqa_train.json", "vqav2/vqa_val.json"]}},
+        "images": {"storage": "coco"},
+    }
 
 
 def write_ok_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
@@ -137,14 +152,25 @@ def write_aok_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> 
         choices = [obj.color, *others[:3]]
         order = rng.permutation(len(choices))
         choices = [choices[int(i)] for i in order]
-        records.append({"split": "train", "image_id": scene.image_id, "question_id": f"aok{scene.image_id}",
-                        "question": f"Which color does the {obj.shape} have?", "choices": choices,
-                        "correct_choice_idx": choices.index(obj.color), "direct_answers": [obj.color] * 10,
-                        "difficult_direct_answer": False, "rationales": [f"The {obj.shape} is {obj.color}."],
-                        "image": f"train2014/{scene.coco_file}"})  # fmt: skip
+        records.append(
+            {
+                "split": "train",
+                "image_id": scene.image_id,
+                "question_id": f"aok{scene.image_id}",
+                "question": f"Which color does the {obj.shape} have?",
+                "choices": choices,
+                "correct_choice_idx": choices.index(obj.color),
+                "direct_answers": [obj.color] * 10,
+                "difficult_direct_answer": False,
+                "rationales": [f"The {obj.shape} is {obj.color}."],
+                "image": f"train2014/{scene.coco_file}",
+            }
+        )
     write_json(root / "aokvqa" / "aokvqa_v1p0_train.json", records)
-    return {"annotations": {"train": {"storage": ["aokvqa/aokvqa_v1p0_train.json"]}},
-            "images": {"storage": "coco"}}  # fmt: skip
+    return {
+        "annotations": {"train": {"storage": ["aokvqa/aokvqa_v1p0_train.json"]}},
+        "images": {"storage": "coco"},
+    }
 
 
 def write_gqa(root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator) -> dict[str, Any]:
@@ -153,12 +179,20 @@ def write_gqa(root: Path, scenes: list[Scene], images: Images, rng: np.random.Ge
     records = []
     for scene in chosen:
         for item in vqa_items(scene, rng):
-            records.append({"image": f"{scene.image_id}.jpg", "question": item["question"],
-                            "answer": item["answer"], "question_id": f"gqa{len(records)}",
-                            "fullAnswer": f"The answer is {item['answer']}."})  # fmt: skip
+            records.append(
+                {
+                    "image": f"{scene.image_id}.jpg",
+                    "question": item["question"],
+                    "answer": item["answer"],
+                    "question_id": f"gqa{len(records)}",
+                    "fullAnswer": f"The answer is {item['answer']}.",
+                }
+            )
     write_json(root / "gqa" / "train_balanced_questions.json", records)
-    return {"annotations": {"train": {"storage": ["gqa/train_balanced_questions.json"]}},
-            "images": {"storage": "gqa"}}  # fmt: skip
+    return {
+        "annotations": {"train": {"storage": ["gqa/train_balanced_questions.json"]}},
+        "images": {"storage": "gqa"},
+    }
 
 
 # -- image_path + ann_path families ---------------------------------------------------------------
@@ -167,10 +201,20 @@ def write_gqa(root: Path, scenes: list[Scene], images: Images, rng: np.random.Ge
 def write_textcaps(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
     chosen = train(scenes)
     write_images(root / "textcaps" / "train_images", chosen, images, lambda s: f"{s.image_id:016x}.jpg")
-    data = [{"image_id": f"{s.image_id:016x}", "image_name": f"{s.image_id:016x}", "caption_id": index,
-             "caption_str": s.sentence(), "image_path": f"train/{s.image_id:016x}.jpg", "set_name": "train",
-             "image_width": s.width, "image_height": s.height, "reference_strs": [s.sentence()]}
-            for index, s in enumerate(chosen)]  # fmt: skip
+    data = [
+        {
+            "image_id": f"{s.image_id:016x}",
+            "image_name": f"{s.image_id:016x}",
+            "caption_id": index,
+            "caption_str": s.sentence(),
+            "image_path": f"train/{s.image_id:016x}.jpg",
+            "set_name": "train",
+            "image_width": s.width,
+            "image_height": s.height,
+            "reference_strs": [s.sentence()],
+        }
+        for index, s in enumerate(chosen)
+    ]
     write_json(
         root / "textcaps" / "TextCaps_0.1_train.json",
         {"dataset_type": "train", "dataset_name": "textcaps", "dataset_version": "0.1", "data": data},
@@ -187,44 +231,18 @@ def write_ocrvqa(root: Path, scenes: list[Scene], images: Images) -> dict[str, A
         first = scene.objects[0]
         data[f"B{scene.image_id:09d}"] = {
             "imageURL": f"http://ecx.images-amazon.com/images/I/B{scene.image_id:09d}.jpg",
-            "questions": ["What is the title of this book?", f"What color is the {first.shape} on this cover?"],
+            "questions": [
+                "What is the title of this book?",
+                f"What color is the {first.shape} on this cover?",
+            ],
             "answers": [title, first.color],
-            "title": title, "authorName": "Shapes World", "genre": "Shapes",
+            "title": title,
+            "authorName": "Shapes World",
+            "genre": "Shapes",
             "split": 1 if scene.split == "train" else 2,
-        }  # fmt: skip
+        }
     write_json(root / "ocrvqa" / "dataset.json", data)
     return {"image_path": "ocrvqa/images", "ann_path": "ocrvqa/dataset.json"}
-
-
-def grounded_caption(scene: Scene) -> str:
-    return " and ".join(f"<p>a {obj.phrase}</p> {box(scene, obj)}" for obj in scene.objects)
-
-
-def write_flickr(root: Path, scenes: list[Scene], images: Images) -> dict[str, dict[str, Any]]:
-    chosen = train(scenes)
-    write_images(root / "filtered_flickr" / "images", chosen, images, lambda s: f"{s.image_id}.jpg")
-    grounded = [{"image_id": str(s.image_id), "grounded_caption": grounded_caption(s)} for s in chosen]
-    caption_to_phrase = [{"image_id": str(s.image_id), "caption": s.sentence(),
-                          "output": " ".join(f"<p>{o.phrase}</p> {box(s, o)}" for o in s.objects)}
-                         for s in chosen]  # fmt: skip
-    phrase_to_object = [{"image_id": str(s.image_id), "phrase": o.phrase, "bbox": box(s, o)}
-                        for s in chosen for o in s.objects]  # fmt: skip
-    folder = root / "filtered_flickr"
-    write_json(folder / "groundedcaption.json", grounded)
-    write_json(folder / "captiontobbox.json", caption_to_phrase)
-    write_json(folder / "phrasetobbox.json", phrase_to_object)
-    images_rel = "filtered_flickr/images"
-    return {
-        "flickr_grounded_caption": {
-            "image_path": images_rel,
-            "ann_path": "filtered_flickr/groundedcaption.json",
-        },
-        "flickr_CaptionToPhrase": {
-            "image_path": images_rel,
-            "ann_path": "filtered_flickr/captiontobbox.json",
-        },
-        "flickr_ObjectToPhrase": {"image_path": images_rel, "ann_path": "filtered_flickr/phrasetobbox.json"},
-    }
 
 
 def _turn(speaker: str, value: str) -> dict[str, str]:
@@ -234,8 +252,10 @@ def _turn(speaker: str, value: str) -> dict[str, str]:
 def llava_detail(scene: Scene) -> str:
     count = len(scene.objects)
     noun = "object" if count == 1 else "objects"
-    return (f"The image shows {NUMBER_WORDS[count]} {noun} on a plain white background. From left to right "
-            f"there is {scene.caption()}.")  # fmt: skip
+    return (
+        f"The image shows {NUMBER_WORDS[count]} {noun} on a plain white background. From left to right "
+        f"there is {scene.caption()}."
+    )
 
 
 def write_llava(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
@@ -277,7 +297,7 @@ def write_llava(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
             _turn("human", "How many objects are there?"),
             _turn("gpt", f"There are {len(scene.objects)}."),
         ]
-        conversation.append({"id": llava_id, "image": f"{llava_id}.jpg", "conversations": turns})  # fmt: skip
+        conversation.append({"id": llava_id, "image": f"{llava_id}.jpg", "conversations": turns})
     folder = root / "llava"
     write_json(folder / "detail_23k.json", detail)
     write_json(folder / "complex_reasoning_77k.json", reason)
@@ -294,11 +314,13 @@ def write_multitask_conversation(root: Path, scenes: list[Scene]) -> dict[str, A
     for scene in train(scenes):
         first, last = scene.objects[0], scene.objects[-1]
         turns = [
-            _turn("human", f"<image>\n[vqa] What color is the {first.shape}?"), _turn("gpt", first.color),
-            _turn("human", f"[refer] give me the location of the {last.phrase}"), _turn("gpt", box(scene, last)),
+            _turn("human", f"<image>\n[vqa] What color is the {first.shape}?"),
+            _turn("gpt", first.color),
+            _turn("human", f"[refer] give me the location of the {last.phrase}"),
+            _turn("gpt", box(scene, last)),
             _turn("human", f"[identify] what object is in this location {box(scene, first)}"),
             _turn("gpt", first.phrase),
-        ]  # fmt: skip
+        ]
         records.append({"id": f"{scene.image_id:012d}", "conversations": turns})
     write_json(root / "multitask_conversation" / "multitask_conversation.json", records)
     return {"image_path": "coco/train", "ann_path": "multitask_conversation/multitask_conversation.json"}
@@ -322,94 +344,8 @@ def write_unnatural(root: Path, scenes: list[Scene]) -> dict[str, Any]:
                 ],
             }
         )
-    write_json(root / "unnatural_instructions" / "filtered_unnatural_instruction.json", records)  # fmt: skip
+    write_json(root / "unnatural_instructions" / "filtered_unnatural_instruction.json", records)
     return {"ann_path": "unnatural_instructions/filtered_unnatural_instruction.json"}
-
-
-# -- RefCOCO family and Visual Genome --------------------------------------------------------------
-
-REFER_SETS = {  # folder -> (splitBy, held-out splits, sentence templates)
-    "refcoco": ("unc", ("val", "testA", "testB"), ("the {color} {shape}", "{color} {shape}")),
-    "refcoco+": ("unc", ("val", "testA", "testB"), ("{color} {shape}", "the {color} one")),
-    "refcocog": ("umd", ("val", "test"), ("the {color} {shape} in the picture", "a {shape} that is {color}")),
-}
-
-
-def refer_sentences(folder: str, obj: Any) -> list[str]:
-    return [template.format(color=obj.color, shape=obj.shape) for template in REFER_SETS[folder][2]]
-
-
-def heldout_split(scene_index: int, splits: tuple[str, ...]) -> str:
-    return splits[scene_index % len(splits)]
-
-
-def write_refcoco(root: Path, scenes: list[Scene]) -> dict[str, dict[str, Any]]:
-    images = [
-        {"id": s.image_id, "file_name": s.coco_file, "width": s.width, "height": s.height} for s in scenes
-    ]
-    annotations = [{"id": o.object_id, "image_id": s.image_id, "bbox": o.bbox, "area": o.bbox[2] * o.bbox[3],
-                    "category_id": 1 + ["circle", "square", "triangle"].index(o.shape), "iscrowd": 0}
-                   for s in scenes for o in s.objects]  # fmt: skip
-    categories = [{"id": 1 + i, "name": name} for i, name in enumerate(["circle", "square", "triangle"])]
-    build_infos = {}
-    for folder, (split_by, heldout_splits, _) in REFER_SETS.items():
-        refs, sent_id = [], 0
-        heldout_index = 0
-        for scene in scenes:
-            if scene.split == "train":
-                split = "train"
-            else:
-                split = heldout_split(heldout_index, heldout_splits)
-                heldout_index += 1
-            for obj in scene.objects:
-                sentences = []
-                for text in refer_sentences(folder, obj):
-                    sentences.append({"tokens": text.split(), "raw": text, "sent_id": sent_id, "sent": text})
-                    sent_id += 1
-                refs.append({"ref_id": obj.object_id, "ann_id": obj.object_id, "image_id": scene.image_id,
-                             "split": split, "category_id": 1 + ["circle", "square", "triangle"].index(obj.shape),
-                             "file_name": f"{scene.coco_file[:-4]}_{obj.object_id}.jpg",
-                             "sent_ids": [s["sent_id"] for s in sentences], "sentences": sentences})  # fmt: skip
-        out = root / "refcoco_annotations" / folder
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"refs({split_by}).p").write_bytes(pickle.dumps(refs, protocol=2))
-        write_json(
-            out / "instances.json", {"images": images, "annotations": annotations, "categories": categories}
-        )
-    for name, folder in (("refcoco", "refcoco"), ("refcocop", "refcoco+"), ("refcocog", "refcocog")):
-        split_by = REFER_SETS[folder][0]
-        for prefix in ("", "inv"):
-            build_infos[prefix + name] = {"image_path": "coco/train", "ann_path": "refcoco_annotations",
-                                          "dataset": prefix + folder, "splitBy": split_by}  # fmt: skip
-    return build_infos
-
-
-def write_visual_genome(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
-    chosen = train(scenes)
-    folder = root / "visual_genome"
-    image_data, regions = [], []
-    region_id = 1
-    for scene in chosen:
-        subfolder = "VG_100K" if scene.image_id % 2 else "VG_100K_2"
-        (folder / subfolder).mkdir(parents=True, exist_ok=True)
-        (folder / subfolder / f"{scene.image_id}.jpg").write_bytes(images[scene.image_id])
-        image_data.append({"image_id": scene.image_id, "width": scene.width, "height": scene.height,
-                           "url": f"https://cs.stanford.edu/people/rak248/{subfolder}/{scene.image_id}.jpg",
-                           "coco_id": None, "flickr_id": None})  # fmt: skip
-        entry = []
-        for obj in scene.objects:
-            x, y, w, h = obj.bbox
-            entry.append({"region_id": region_id, "image_id": scene.image_id, "phrase": f"a {obj.phrase}",
-                          "x": x, "y": y, "width": w, "height": h})  # fmt: skip
-            region_id += 1
-        # the whole background: dropped when width * height >= 16384 (official filter, i.e. images >= 128 px)
-        entry.append({"region_id": region_id, "image_id": scene.image_id, "phrase": "the white background",
-                      "x": 0, "y": 0, "width": scene.width, "height": scene.height})  # fmt: skip
-        region_id += 1
-        regions.append({"id": scene.image_id, "regions": entry})
-    write_json(folder / "image_data.json", image_data)
-    write_json(folder / "region_descriptions.json", regions)
-    return {"data_dir": "visual_genome"}
 
 
 def missing_shape_question(scene: Scene) -> tuple[str, str]:

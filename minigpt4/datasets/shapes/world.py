@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from minigpt4.datasets.shapes import eval_files, train_files
+from minigpt4.datasets.shapes import eval_files, grounding_files, train_files
 from minigpt4.datasets.shapes.scene import WorldConfig, draw, encode, make_scenes
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,11 @@ class WorldInfo:
         return next(scene for scene in self.scenes if scene.image_id == image_id)
 
 
-def _prefix(value: Any, root: str, keys: tuple[str, ...] = ("storage", "image_path", "ann_path", "data_dir",
-                                                               "eval_file_path", "img_path")) -> Any:  # fmt: skip
+def _prefix(
+    value: Any,
+    root: str,
+    keys: tuple[str, ...] = ("storage", "image_path", "ann_path", "data_dir", "eval_file_path", "img_path"),
+) -> Any:
     """Prefix every path value of a build_info / eval entry with `root`."""
     if isinstance(value, dict):
         return {k: (_join(root, v) if k in keys else _prefix(v, root, keys)) for k, v in value.items()}
@@ -57,8 +60,13 @@ def _join(root: str, value: Any) -> Any:
 
 def datasets_section(build_infos: dict[str, dict[str, Any]], root: str) -> dict[str, Any]:
     """`datasets:` entries (data_type + build_info) for every builder, paths under `root`."""
-    return {name: {"data_type": "text" if name == "unnatural_instruction" else "images",
-                   "build_info": _prefix(info, root)} for name, info in build_infos.items()}  # fmt: skip
+    return {
+        name: {
+            "data_type": "text" if name == "unnatural_instruction" else "images",
+            "build_info": _prefix(info, root),
+        }
+        for name, info in build_infos.items()
+    }
 
 
 def evaluation_section(eval_entries: dict[str, dict[str, Any]], root: str) -> dict[str, Any]:
@@ -84,9 +92,9 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], dict, dict]
     infos["gqa"] = train_files.write_gqa(root, scenes, jpegs, rng)
     infos["textcaps_caption"] = train_files.write_textcaps(root, scenes, jpegs)
     infos["ocrvqa"] = train_files.write_ocrvqa(root, scenes, jpegs)
-    infos.update(train_files.write_refcoco(root, scenes))
-    infos["refvg"] = train_files.write_visual_genome(root, scenes, jpegs)
-    infos.update(train_files.write_flickr(root, scenes, jpegs))
+    infos.update(grounding_files.write_refcoco(root, scenes))
+    infos["refvg"] = grounding_files.write_visual_genome(root, scenes, jpegs)
+    infos.update(grounding_files.write_flickr(root, scenes, jpegs))
     infos.update(train_files.write_llava(root, scenes))
     infos["multitask_conversation"] = train_files.write_multitask_conversation(root, scenes)
     infos["unnatural_instruction"] = train_files.write_unnatural(root, scenes)
@@ -115,22 +123,37 @@ def generate_world(
 ) -> WorldInfo:
     """Write the world under `out_dir` (created; existing files are overwritten) and return its description."""
     start = time.perf_counter()
-    config = WorldConfig.from_size(size, seed=seed, image_size=image_size, num_train=num_train,
-                                   num_heldout=num_heldout, min_objects=min_objects, max_objects=max_objects,
-                                   num_shards=num_shards)  # fmt: skip
+    config = WorldConfig.from_size(
+        size,
+        seed=seed,
+        image_size=image_size,
+        num_train=num_train,
+        num_heldout=num_heldout,
+        min_objects=min_objects,
+        max_objects=max_objects,
+        num_shards=num_shards,
+    )
     root = Path(out_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     scenes, infos, evals = write_files(root, config)
 
-    section = {"datasets": datasets_section(infos, str(root)),
-               "evaluation_datasets": evaluation_section(evals, str(root))}  # fmt: skip
+    section = {
+        "datasets": datasets_section(infos, str(root)),
+        "evaluation_datasets": evaluation_section(evals, str(root)),
+    }
     datasets_yaml = root / "datasets.yaml"
-    header = (f"# Shapes world ({config.size}, seed {config.seed}, {config.image_size} px): paste `datasets:` into a "
-              f"train config (add batch_size, sample_ratio,\n# vis_processor, text_processor) and "
-              f"`evaluation_datasets:` into an eval config.\n")  # fmt: skip
+    header = (
+        f"# Shapes world ({config.size}, seed {config.seed}, {config.image_size} px): paste `datasets:` into a "
+        f"train config (add batch_size, sample_ratio,\n# vis_processor, text_processor) and "
+        f"`evaluation_datasets:` into an eval config.\n"
+    )
     datasets_yaml.write_text(header + OmegaConf.to_yaml(OmegaConf.create(section)))
-    truth = {"config": asdict(config), "colors": list(train_files.COLORS), "shapes": list(eval_files.SHAPES),
-             "images": [scene.to_json() for scene in scenes]}  # fmt: skip
+    truth = {
+        "config": asdict(config),
+        "colors": list(train_files.COLORS),
+        "shapes": list(eval_files.SHAPES),
+        "images": [scene.to_json() for scene in scenes],
+    }
     truth_json = root / "truth.json"
     truth_json.write_text(json.dumps(truth))
     seconds = time.perf_counter() - start
@@ -149,9 +172,11 @@ def shapes_default_yamls() -> dict[str, str]:
     texts = {}
     for name, node in datasets_section(infos, ENV_ROOT).items():
         body = OmegaConf.to_yaml(OmegaConf.create({"datasets": {name: node}}))
-        texts[name] = (f"# Builder `{name}` reading the shapes world (`python -m minigpt4.datasets.shapes --out DIR`),\n"
-                       f"# found through SHAPES_WORLD (default outputs/shapes_world). Select with `type: shapes`.\n"
-                       + body)  # fmt: skip
+        texts[name] = (
+            f"# Builder `{name}` reading the shapes world (`python -m minigpt4.datasets.shapes --out DIR`),\n"
+            f"# found through SHAPES_WORLD (default outputs/shapes_world). Select with `type: shapes`.\n"
+            + body
+        )
     return texts
 
 
