@@ -153,7 +153,8 @@ class MultiIterLoader:
         return next(self.loaders[index])
 
     def __len__(self) -> int:
-        return sum(len(loader) for loader in self.loaders if hasattr(loader, "__len__"))
+        """Batches per pass over every map-style loader; TypeError when a stream is mixed in (no length)."""
+        return sum(len(loader) for loader in self.loaders)
 
     def state_dict(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()

@@ -25,8 +25,13 @@ def builder_cfg(world_cfg, name: str, image_size: int = IMAGE_SIZE):
     return OmegaConf.merge(world_cfg.datasets[name], processors)
 
 
-PALETTE = {"red": (230, 25, 25), "green": (30, 170, 40), "blue": (30, 70, 230), "yellow": (240, 200, 0),
-           "white": (255, 255, 255)}  # fmt: skip
+PALETTE = {
+    "red": (230, 25, 25),
+    "green": (30, 170, 40),
+    "blue": (30, 70, 230),
+    "yellow": (240, 200, 0),
+    "white": (255, 255, 255),
+}
 
 
 class Truth:

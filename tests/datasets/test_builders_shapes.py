@@ -22,11 +22,32 @@ from minigpt4.datasets.instructions import (
 from minigpt4.datasets.shapes import load_truth
 
 OFFICIAL_BUILDERS = [
-    "laion", "cc_sbu", "cc_sbu_align", "coco_caption", "textcaps_caption", "coco_vqa", "ok_vqa", "aok_vqa", "gqa",
-    "ocrvqa", "refcoco", "refcocop", "refcocog", "invrefcoco", "invrefcocop", "invrefcocog", "refvg",
-    "flickr_grounded_caption", "flickr_CaptionToPhrase", "flickr_ObjectToPhrase", "llava_detail", "llava_reason",
-    "llava_conversation", "multitask_conversation", "unnatural_instruction",
-]  # fmt: skip
+    "laion",
+    "cc_sbu",
+    "cc_sbu_align",
+    "coco_caption",
+    "textcaps_caption",
+    "coco_vqa",
+    "ok_vqa",
+    "aok_vqa",
+    "gqa",
+    "ocrvqa",
+    "refcoco",
+    "refcocop",
+    "refcocog",
+    "invrefcoco",
+    "invrefcocop",
+    "invrefcocog",
+    "refvg",
+    "flickr_grounded_caption",
+    "flickr_CaptionToPhrase",
+    "flickr_ObjectToPhrase",
+    "llava_detail",
+    "llava_reason",
+    "llava_conversation",
+    "multitask_conversation",
+    "unnatural_instruction",
+]
 REFER_SENTENCES = {  # builder -> sentence templates of its folder (from the shapes module docstring)
     "refcoco": ("the {color} {shape}", "{color} {shape}"),
     "refcocop": ("{color} {shape}", "the {color} one"),
@@ -45,8 +66,10 @@ def truth(world):
 
 @pytest.fixture(scope="module")
 def built(world_cfg):
-    return {name: registry.get_builder_class(name)(builder_cfg(world_cfg, name)).build_datasets()
-            for name in OFFICIAL_BUILDERS}  # fmt: skip
+    return {
+        name: registry.get_builder_class(name)(builder_cfg(world_cfg, name)).build_datasets()
+        for name in OFFICIAL_BUILDERS
+    }
 
 
 def test_all_25_builders_are_registered_under_official_names():
@@ -88,9 +111,10 @@ def expected_check(name: str, sample, image) -> None:
         assert sample["answer"] == f"The image shows {caption} on a white background."
     elif name in ("coco_vqa", "ok_vqa", "aok_vqa", "gqa", "ocrvqa"):
         question = next(
-            m.group(1) for t in sorted(VQA_POOL, key=len, reverse=True)
+            m.group(1)
+            for t in sorted(VQA_POOL, key=len, reverse=True)
             if (m := re.fullmatch(re.escape(wrap(t)).replace(r"\{\}", "(.*)"), sample["instruction_input"]))
-        )  # fmt: skip
+        )
         assert sample["answer"] == vqa_answer(question, image)
     elif name in REFER_SENTENCES or name.removeprefix("inv") in REFER_SENTENCES:
         folder = name.removeprefix("inv")
@@ -193,3 +217,26 @@ def test_collated_batches_have_the_model_keys(built):
     batch = dataset.collater([dataset[0], dataset[1]])
     assert batch["image"].shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE) and batch["image"].dtype == torch.float32
     assert isinstance(batch["conv_q"], list) and batch["connect_sym"] == [CONNECT_SYM] * 2
+
+
+def test_all_25_mix_into_training_batches(built, truth):
+    from minigpt4.datasets.mixing import build_train_loader
+
+    datasets = {name: parts["train"] for name, parts in built.items()}
+    batch_sizes = dict.fromkeys(datasets, 2)
+    loader = build_train_loader(datasets, batch_sizes, dict.fromkeys(datasets, 1.0), seed=1)
+    seen = set()
+    for _ in range(150):
+        batch = next(loader)
+        name = loader.last_dataset
+        seen.add(name)
+        if name == "unnatural_instruction":
+            assert "image" not in batch
+        else:
+            assert batch["image"].shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE)
+        text_keys = {"conv_q", "conv_a", "connect_sym"} if "conversation" in name else {"answer"}
+        for key in text_keys:
+            assert isinstance(batch[key], list) and len(batch[key]) == 2 and isinstance(batch[key][0], str)
+    assert len(seen) >= 22
+    with pytest.raises(TypeError):
+        len(loader)  # laion/cc_sbu are streams

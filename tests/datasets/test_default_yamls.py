@@ -22,8 +22,10 @@ def test_each_builder_has_a_default_yaml_naming_itself():
 
 
 def test_no_official_typo_survives_and_fixes_are_declared():
-    assert PLACEHOLDER_PATH_FIXES == {"filtered_flikcr": "filtered_flickr",
-                                      "multi_task_conversation.json": "multitask_conversation.json"}  # fmt: skip
+    assert PLACEHOLDER_PATH_FIXES == {
+        "filtered_flikcr": "filtered_flickr",
+        "multi_task_conversation.json": "multitask_conversation.json",
+    }
     for path in CONFIGS.glob("*/default.yaml"):
         text = path.read_text().split("\n", 1)[1]
         assert all(typo not in text for typo in PLACEHOLDER_PATH_FIXES), path

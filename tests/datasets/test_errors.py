@@ -107,8 +107,11 @@ def test_coco_vqa_missing_images_are_dropped_counted_and_logged(world_cfg, tmp_p
     records = read_json(cfg.build_info.annotations.train.storage[0])
     victim = records[0]["image"].split("/")[-1]
     os.remove(storage / "train" / victim)
-    expected = sum(record["image"].endswith(victim) for annotations in cfg.build_info.annotations.train.storage
-                   for record in read_json(annotations))  # fmt: skip
+    expected = sum(
+        record["image"].endswith(victim)
+        for annotations in cfg.build_info.annotations.train.storage
+        for record in read_json(annotations)
+    )
     cfg.build_info.images.storage = str(storage)
     with caplog.at_level(logging.WARNING):
         dataset = build("coco_vqa", cfg)

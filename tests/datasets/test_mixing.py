@@ -72,8 +72,9 @@ def test_workers_load_batches():
 
 def test_resume_reproduces_the_exact_batches():
     def make():
-        return build_train_loader({"a": Tagged("a", 7), "b": Tagged("b", 9)}, {"a": 2, "b": 3}, {"a": 1, "b": 2},
-                                  seed=11)  # fmt: skip
+        return build_train_loader(
+            {"a": Tagged("a", 7), "b": Tagged("b", 9)}, {"a": 2, "b": 3}, {"a": 1, "b": 2}, seed=11
+        )
 
     first = make()
     for _ in range(13):  # crosses epoch boundaries of both loaders

@@ -133,8 +133,17 @@ def test_vqa_eval_files(world):
 def test_datasets_yaml_has_every_builder_and_eval_entry(world):
     cfg = OmegaConf.load(world.datasets_yaml)
     assert len(cfg.datasets) == 25
-    assert set(cfg.evaluation_datasets) == {"refcoco", "refcoco+", "refcocog", "okvqa", "vizwiz", "iconvqa", "gqa",
-                                            "vsr", "hm"}  # fmt: skip
+    assert set(cfg.evaluation_datasets) == {
+        "refcoco",
+        "refcoco+",
+        "refcocog",
+        "okvqa",
+        "vizwiz",
+        "iconvqa",
+        "gqa",
+        "vsr",
+        "hm",
+    }
     assert cfg.datasets.unnatural_instruction.data_type == "text"
     assert Path(cfg.evaluation_datasets.refcoco.img_path).is_dir()
 
@@ -145,8 +154,12 @@ def test_flickr_boxes_use_the_official_formula(world):
         image = truth[int(row["image_id"])]
         obj = next(o for o in image["objects"] if o["phrase"] == row["phrase"])
         x, y, w, h = obj["bbox"]
-        numbers = [int(x / image["width"] * 100), int(y / image["height"] * 100),
-                   int((x + w) / image["width"] * 100), int((y + h) / image["height"] * 100)]  # fmt: skip
+        numbers = [
+            int(x / image["width"] * 100),
+            int(y / image["height"] * 100),
+            int((x + w) / image["width"] * 100),
+            int((y + h) / image["height"] * 100),
+        ]
         assert row["bbox"] == "{{<{}><{}><{}><{}>}}".format(*numbers) == box_string(obj["bbox"], 112, 112)
 
 
@@ -162,17 +175,24 @@ def test_type_shapes_config_builds_through_the_env_variable(world, monkeypatch, 
 
     monkeypatch.setenv("SHAPES_WORLD", str(world.root))
     path = tmp_path / "cfg.yaml"
-    path.write_text("model: {arch: minigpt4, model_type: pretrain_vicuna0}\nrun: {task: image_text_pretrain}\n"
-                    "datasets:\n  refcocog: {type: shapes, batch_size: 2, vis_processor: {train: {name: "
-                    "blip2_image_train, image_size: 16}}, text_processor: {train: {name: blip_caption}}}\n")  # fmt: skip
+    path.write_text(
+        "model: {arch: minigpt4, model_type: pretrain_vicuna0}\nrun: {task: image_text_pretrain}\n"
+        "datasets:\n  refcocog: {type: shapes, batch_size: 2, vis_processor: {train: {name: "
+        "blip2_image_train, image_size: 16}}, text_processor: {train: {name: blip_caption}}}\n"
+    )
     cfg = merge_config(path)
     dataset = registry.get_builder_class("refcocog")(cfg.datasets.refcocog).build_datasets()["train"]
     assert len(dataset) > 0 and dataset[0]["image"].shape == (3, 16, 16)
 
 
 def test_cli_small_default_takes_seconds(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "minigpt4.datasets.shapes", "--out", str(tmp_path), "--size", "small"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "minigpt4.datasets.shapes", "--out", str(tmp_path), "--size", "small"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "208 images" in result.stdout
     truth = load_truth(tmp_path)

@@ -40,9 +40,13 @@ def write_shard(path, good: int) -> None:
 def test_corrupt_samples_are_skipped_counted_and_logged(tmp_path, caplog):
     write_shard(tmp_path / "00000.tar", good=4)
     stream = WebdatasetCaptionStream(
-        Blip2ImageEvalProcessor(16), BlipCaptionProcessor(), str(tmp_path / "{00000..00000}.tar"),
-        name="laion", shuffle_buffer=4, seed=0,
-    )  # fmt: skip
+        Blip2ImageEvalProcessor(16),
+        BlipCaptionProcessor(),
+        str(tmp_path / "{00000..00000}.tar"),
+        name="laion",
+        shuffle_buffer=4,
+        seed=0,
+    )
     with caplog.at_level(logging.WARNING):
         samples = list(
             itertools.islice(iter(stream.inner_dataset), 40)
@@ -68,8 +72,12 @@ def test_stream_through_a_dataloader_with_workers(tmp_path):
 
     write_shard(tmp_path / "00000.tar", good=3)
     write_shard(tmp_path / "00001.tar", good=3)
-    stream = WebdatasetCaptionStream(Blip2ImageEvalProcessor(16), BlipCaptionProcessor(),
-                                     str(tmp_path / "{00000..00001}.tar"), shuffle_buffer=2)  # fmt: skip
+    stream = WebdatasetCaptionStream(
+        Blip2ImageEvalProcessor(16),
+        BlipCaptionProcessor(),
+        str(tmp_path / "{00000..00001}.tar"),
+        shuffle_buffer=2,
+    )
     loader = DataLoader(stream.inner_dataset, batch_size=4, num_workers=2, collate_fn=collate_samples)
     batches = list(itertools.islice(iter(loader), 3))
     assert all(batch["image"].shape == (4, 3, 16, 16) for batch in batches)
