@@ -43,8 +43,15 @@ def _check_rec(report: FamilyReport, data: dict[str, Any], tmp: Path, text: Blip
     for index, case in enumerate(cases):
         image_id = index + 1
         _save_image(tmp / "images" / f"COCO_train2014_{image_id:012d}.jpg", case["image_size_wh"])
-        refs.append({"ref_id": index, "ann_id": 1000 + index, "image_id": image_id, "split": "train",
-                     "sentences": [{"raw": case["sentence_raw"]}]})  # fmt: skip
+        refs.append(
+            {
+                "ref_id": index,
+                "ann_id": 1000 + index,
+                "image_id": image_id,
+                "split": "train",
+                "sentences": [{"raw": case["sentence_raw"]}],
+            }
+        )
         annotations.append({"id": 1000 + index, "image_id": image_id, "bbox": case["bbox_xywh_px"]})
     (folder / "refs(unc).p").write_bytes(pickle.dumps(refs))
     (folder / "instances.json").write_text(
@@ -56,8 +63,9 @@ def _check_rec(report: FamilyReport, data: dict[str, Any], tmp: Path, text: Blip
     ):
         pool = base.POOL
         for template_index, template in enumerate(pool):
-            dataset = _with_pool(base, template)(_stub_vis, text, tmp / "images", tmp / "refer", dataset=kind,
-                                                 splitBy="unc")  # fmt: skip
+            dataset = _with_pool(base, template)(
+                _stub_vis, text, tmp / "images", tmp / "refer", dataset=kind, splitBy="unc"
+            )
             for index, case in enumerate(cases):
                 what = f"{kind} case {index} template {template_index}"
                 try:
@@ -92,8 +100,11 @@ def _check_vg(report: FamilyReport, data: dict[str, Any], tmp: Path, text: BlipC
             report.error(f"vg case {index}", exc)
             continue
         kept = dataset.records[index]
-        report.exact(f"vg case {index}: region", [case["region"][k] for k in ("x", "y", "width", "height", "phrase")],
-                     list(kept[2:]))  # fmt: skip
+        report.exact(
+            f"vg case {index}: region",
+            [case["region"][k] for k in ("x", "y", "width", "height", "phrase")],
+            list(kept[2:]),
+        )
         report.exact(f"vg case {index}: answer", case["answer"], sample["answer"])
         report.exact(
             f"vg case {index}: instruction", case["instruction_with_template_1"], sample["instruction_input"]
@@ -106,8 +117,10 @@ def _check_flickr(report: FamilyReport, data: dict[str, Any], tmp: Path, text: B
     for ann in anns:
         _save_image(folder / "images" / f"{ann['image_id']}.jpg", (8, 8))
     (folder / "ann.json").write_text(json.dumps(anns))
-    for key, dataset_cls in (("phrase_to_object", image_ann.PhraseToObjectDataset),
-                             ("caption_to_object", image_ann.CaptionToPhraseDataset)):  # fmt: skip
+    for key, dataset_cls in (
+        ("phrase_to_object", image_ann.PhraseToObjectDataset),
+        ("caption_to_object", image_ann.CaptionToPhraseDataset),
+    ):
         dataset = dataset_cls(_stub_vis, text, folder / "images", folder / "ann.json")
         for index, case in enumerate(data["flickr_cases"]):
             try:
@@ -115,8 +128,11 @@ def _check_flickr(report: FamilyReport, data: dict[str, Any], tmp: Path, text: B
             except Exception as exc:
                 report.error(f"flickr {key} case {index}", exc)
                 continue
-            report.exact(f"flickr {key} case {index}: instruction", case[key]["instruction_input"],
-                         sample["instruction_input"])  # fmt: skip
+            report.exact(
+                f"flickr {key} case {index}: instruction",
+                case[key]["instruction_input"],
+                sample["instruction_input"],
+            )
             report.exact(f"flickr {key} case {index}: answer", case[key]["answer"], sample["answer"])
 
 
