@@ -170,14 +170,19 @@ class MiniGPTBase(nn.Module):
     # -- prompt wrapping (training) --------------------------------------------------------
 
     def prompt_wrap(
-        self, img_embeds: Tensor | None, atts_img: Tensor | None, prompts: str | Sequence[str] | None
+        self,
+        img_embeds: Tensor | None,
+        atts_img: Tensor | None,
+        prompts: str | Sequence[str] | None,
+        batch_size: int | None = None,
     ) -> tuple[Tensor | None, Tensor | None]:
         """Text segments around `<ImageHere>` + image tokens, right-padded with the pad embedding, capped at
-        max_context_len. No prompts: the image embeds unchanged. No image: the tokenised prompts (no cap)."""
+        max_context_len. No prompts: the image embeds unchanged. No image: the tokenised prompts (no cap).
+        A single prompt string is used for every sample (`batch_size`, default: one per image)."""
         if prompts is None or len(prompts) == 0:
             return img_embeds, atts_img
         if isinstance(prompts, str):
-            prompts = [prompts] * (len(img_embeds) if img_embeds is not None else 1)
+            prompts = [prompts] * (batch_size or (len(img_embeds) if img_embeds is not None else 1))
         if img_embeds is None:
             segments = [[ids] for ids in self._ids(prompts)]
             token_ids, image_index, atts = prompting.context_layout(segments, 0, 0, self.pad_token_id)
@@ -243,7 +248,9 @@ class MiniGPTBase(nn.Module):
             regress_ids, regress_atts, part_targets = self.tokenize_conversation(conv_q, conv_a)
         else:
             instruction = self._instruction(samples)
-            cond_embeds, cond_atts = self.prompt_wrap(img_embeds, img_atts, instruction)
+            cond_embeds, cond_atts = self.prompt_wrap(
+                img_embeds, img_atts, instruction, len(samples["answer"])
+            )
             regress_ids, regress_atts, part_targets = self.tokenize_answers(samples["answer"])
         if cond_embeds is None:  # text-only batch without any instruction
             batch = regress_ids.shape[0]

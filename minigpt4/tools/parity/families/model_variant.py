@@ -27,6 +27,8 @@ def model_config(path: Path, config: dict[str, Any], prompt_file: Path) -> dict[
     cfg["ckpt"] = str(path / "minigpt_ckpt.pth") if cfg.get("ckpt") else ""
     cfg["vit_ckpt"] = str(path / "eva_vit.pth")
     cfg["prompt_path"] = str(prompt_file) if cfg.get("prompt_path") else ""
+    # the effective value: official MiniGPT4.from_config ignores a configured max_context_len (uses 3800)
+    cfg["max_context_len"] = config.get("max_context_len", 3800)
     vit = config["vit_kwargs"]
     cfg.update(
         image_size=vit["img_size"],
