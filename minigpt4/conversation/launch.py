@@ -115,13 +115,23 @@ def tiny_config_file(tiny: TinyModel) -> Path:
 
 
 def check_config_paths(cfg: Config) -> None:
-    """Placeholder values of the official eval configs get a message saying which option to set."""
+    """Placeholders of the official eval configs and missing weight paths are reported before any model is built
+    (building a 7B LLM first would make the user wait minutes for the same message)."""
+    from minigpt4.models.options import resolve_path
+
     for key in ("ckpt", "llama_model"):
         value = cfg.model_cfg.get(key)
-        if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
+        if not isinstance(value, str) or not value:
+            continue
+        hint = f"--options model.{key}=/path/to/{'checkpoint.pth' if key == 'ckpt' else 'llm_weights_dir'}"
+        if value.startswith(PLACEHOLDER_PREFIX):
             raise CheckpointError(
-                f"{cfg.cfg_path}: model.{key} is still the placeholder {value!r}; set it in the YAML or with "
-                f"--options model.{key}=/path/to/{'checkpoint.pth' if key == 'ckpt' else 'llm_weights_dir'}"
+                f"{cfg.cfg_path}: model.{key} is still the placeholder {value!r}; set it in the YAML or with {hint}"
+            )
+        path = resolve_path(value)
+        if path is not None and not path.exists():
+            raise CheckpointError(
+                f"{cfg.cfg_path}: model.{key} = {value} does not exist; fix the path or use {hint}"
             )
 
 

@@ -102,5 +102,7 @@ def test_missing_tiny_checkpoint_says_make_quickstart(tmp_path, capsys, monkeypa
 
 def test_placeholder_paths_of_official_configs_are_reported(capsys):
     assert demo.main(["--cfg-path", "eval_configs/minigpt4_eval.yaml"]) == 2
-    err = capsys.readouterr().err
-    assert "model.ckpt" in err or "model.llama_model" in err
+    assert "model.ckpt is still the placeholder" in capsys.readouterr().err
+    options = ["--options", "model.ckpt=/nonexistent/ckpt.pth", "model.llama_model=/nonexistent/llm"]
+    assert demo.main(["--cfg-path", "eval_configs/minigpt4_eval.yaml", *options]) == 2
+    assert "model.ckpt = /nonexistent/ckpt.pth does not exist" in capsys.readouterr().err

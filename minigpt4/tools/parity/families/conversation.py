@@ -1,21 +1,23 @@
 """Parity family `conversation`: templates, prompts, `Chat` steps, answer cleaning and stop criteria.
 
-Fixture: `functions/conversation.json` (see its README). The `Chat` cases run our `Chat` with a stub model that
-records the prompt it is asked to embed and returns embeds of the fixture stub's length (one per character, BOS,
-32 per image), so the prompt, the messages, the generation kwargs and the left truncation are ours. The fixture's
-`tokenizer_segments` (the split inside `get_context_emb`) belong to the model and are not checked here.
+Fixture: `functions/conversation.json` (see its README). The `Chat` cases run our `Chat` over a stub model whose
+`get_context_emb` is our model's real one (`MiniGPTBase.get_context_emb`) fed by a recording one-id-per-character
+tokenizer, as the fixture's stub: the prompt, the tokenized segments (BOS on the first only), the context length
+(characters + BOS + 32 per image), the messages and the generation kwargs are all ours.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from minigpt4.conversation.chat import Chat, StoppingCriteriaSub
 from minigpt4.conversation.templates import TEMPLATES, Conversation
+from minigpt4.models.base import MiniGPTBase
 from minigpt4.tools.parity.report import FamilyReport
 
 # The fixture's stub model: one token per character, BOS on the first segment, 32 image tokens of width 4.
@@ -41,27 +43,47 @@ def _template_fields(conv: Conversation) -> dict[str, Any]:
     }
 
 
-class _StubTokenizer:
-    eos_token_id = 2
+class _RecordingTokenizer:
+    """One id per character (BOS first when asked), as the fixture's stub; records every text it tokenizes."""
+
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.decoded = ""
+
+    def __call__(
+        self, texts: str | list[str], add_special_tokens: bool = True, **kwargs: Any
+    ) -> SimpleNamespace:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        self.calls += [{"segment": text, "add_special_tokens": add_special_tokens} for text in texts]
+        bos = [self.bos_token_id] if add_special_tokens else []
+        return SimpleNamespace(input_ids=[bos + [3 + ord(ch) % 64 for ch in text] for text in texts])
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         return self.decoded
 
 
 class _StubModel:
-    """Records the prompt given to `get_context_emb`; embeds like the fixture's stub (chars + BOS + images)."""
+    """Our model's real `get_context_emb` (segment split, BOS on the first segment, image splice) over a
+    recording tokenizer and zero embeddings of width 4, so the segments and the context length are checked."""
 
     device = torch.device("cpu")
+    pad_token_id = 0
+    get_context_emb_impl = staticmethod(MiniGPTBase.get_context_emb)
+    _ids = MiniGPTBase._ids
 
     def __init__(self) -> None:
-        self.llama_tokenizer = _StubTokenizer()
+        self.llama_tokenizer = _RecordingTokenizer()
         self.prompts: list[str] = []
 
     def get_context_emb(self, prompt: str, img_list: list) -> torch.Tensor:
         self.prompts.append(prompt)
-        segments = prompt.split("<ImageHere>")
-        length = sum(len(s) for s in segments) + 1 + STUB_IMAGE_TOKENS * (len(segments) - 1)
-        return torch.zeros(1, length, STUB_WIDTH)
+        self.llama_tokenizer.calls.clear()
+        return self.get_context_emb_impl(self, prompt, img_list)
+
+    def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(*token_ids.shape, STUB_WIDTH)
 
     def encode_img(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(1, STUB_IMAGE_TOKENS, STUB_WIDTH), torch.ones(1, STUB_IMAGE_TOKENS)
@@ -103,6 +125,7 @@ def _check_chat(report: FamilyReport, cases: list[dict[str, Any]]) -> None:
                 kwargs = chat.answer_prepare(conv, img_list)
                 prompt = model.prompts[-1]
                 report.exact(what + " prompt", step["prompt_passed_to_model"], prompt)
+                report.exact(what + " segments", step["tokenizer_segments"], model.llama_tokenizer.calls)
                 expected_kwargs = step["generation_kwargs"]
                 got = {k: kwargs.get(k) for k in expected_kwargs}
                 got["inputs_embeds"] = list(kwargs["inputs_embeds"].shape)
