@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ def _check_rec(report: FamilyReport, data: dict[str, Any], tmp: Path, text: Blip
                     report.error(what, exc)
                     continue
                 report.exact(f"{what}: instruction", case[key][template_index], sample["instruction_input"])
+                if kind == "refcoco" and template_index == 0:
+                    data_item = dataset.preprocess(dataset.records[index])
+                    report.exact(f"{what}: bbox_string", case["bbox_string"], data_item["bbox"])
+                    report.exact(
+                        f"{what}: refer_sentence_processed",
+                        case["refer_sentence_processed"],
+                        data_item["refer_sentence"],
+                    )
                 if template_index == 0:
                     report.exact(f"{what}: answer", case[answer_key], sample["answer"])
 
@@ -90,25 +99,37 @@ def _check_vg(report: FamilyReport, data: dict[str, Any], tmp: Path, text: BlipC
         )
     (folder / "image_data.json").write_text(json.dumps(image_data))
     (folder / "region_descriptions.json").write_text(json.dumps(regions))
-    template = data["vg_instruction_pool"][1]
-    dataset = _with_pool(visual_genome.ReferVisualGenomeDataset, template)(_stub_vis, text, folder)
-    report.exact("vg kept regions", len(data["vg_cases"]), len(dataset))
-    for index, case in enumerate(data["vg_cases"][: len(dataset)]):
-        try:
-            sample = dataset[index]
-        except Exception as exc:
-            report.error(f"vg case {index}", exc)
-            continue
-        kept = dataset.records[index]
+    datasets: dict[int, Any] = {}
+
+    def with_template(k: int) -> Any:  # a dataset whose pool is our template k (the fixture pinned pool[k])
+        if k not in datasets:
+            pool_cls = _with_pool(visual_genome.ReferVisualGenomeDataset, instructions.REFER_POOL[k])
+            datasets[k] = pool_cls(_stub_vis, text, folder)
+        return datasets[k]
+
+    report.exact("vg kept regions", len(data["vg_cases"]), len(with_template(0)))
+    for index, case in enumerate(data["vg_cases"][: len(with_template(0))]):
+        kept = with_template(0).records[index]
         report.exact(
             f"vg case {index}: region",
             [case["region"][k] for k in ("x", "y", "width", "height", "phrase")],
             list(kept[2:]),
         )
-        report.exact(f"vg case {index}: answer", case["answer"], sample["answer"])
-        report.exact(
-            f"vg case {index}: instruction", case["instruction_with_template_1"], sample["instruction_input"]
-        )
+        for key, expected in case.items():
+            match = re.fullmatch(r"instruction_with_template_(\d+)", key)
+            if not match:
+                continue
+            try:
+                sample = with_template(int(match.group(1)))[index]
+            except Exception as exc:
+                report.error(f"vg case {index} {key}", exc)
+                continue
+            report.exact(f"vg case {index}: {key}", expected, sample["instruction_input"])
+            report.exact(f"vg case {index}: answer", case["answer"], sample["answer"])
+            report.exact(f"vg case {index}: bbox_string", case["bbox_string"], sample["answer"])
+            report.exact(
+                f"vg case {index}: refer_sentence_processed", case["refer_sentence_processed"], text(kept[-1])
+            )
 
 
 def _check_flickr(report: FamilyReport, data: dict[str, Any], tmp: Path, text: BlipCaptionProcessor) -> None:
