@@ -28,16 +28,43 @@ PLACEHOLDER_PREFIX = "please set this value"
 
 @dataclass(frozen=True)
 class TinyModel:
-    """The quickstart model a demo opens with no arguments; `checkpoint` is relative to the repository."""
+    """The quickstart model a demo opens with no arguments; `checkpoint` is relative to the repository.
+
+    It may name a checkpoint file (`{"model": tensors}`), a training run folder (its `checkpoint_best.pth`, else
+    its newest `checkpoint_*.pth`) or a saved model folder (`minigpt4_config.yaml`, see `minigpt4.api.hub`).
+    """
 
     arch: str
     model_type: str
     checkpoint: str
 
     @property
-    def checkpoint_path(self) -> Path:
+    def location(self) -> Path:
         path = Path(self.checkpoint)
         return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def is_saved_model_folder(self) -> bool:
+        from minigpt4.api.hub import is_pretrained_dir
+
+        return self.location.is_dir() and is_pretrained_dir(self.location)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The checkpoint file to load (for a run folder: best, else newest); raises when there is none."""
+        location = self.location
+        if location.is_dir():
+            best = location / "checkpoint_best.pth"
+            found = sorted(location.glob("checkpoint_*.pth"), key=lambda p: p.stat().st_mtime)
+            if best.is_file() or found:
+                return best if best.is_file() else found[-1]
+        elif location.is_file():
+            return location
+        raise CheckpointError(
+            f"{location}: the tiny {self.arch} model the demo opens by default is missing. "
+            "Run `make quickstart` first (it trains it in a few minutes on CPU), or pass --cfg-path "
+            "eval_configs/<name>_eval.yaml --options model.ckpt=<your checkpoint> for the real model."
+        )
 
 
 @dataclass
@@ -85,12 +112,7 @@ def choose_device(args: argparse.Namespace, tiny: bool) -> torch.device:
 
 def tiny_config_file(tiny: TinyModel) -> Path:
     """Write the eval config of the tiny model (the same keys as eval_configs/*.yaml) to a temporary file."""
-    if not tiny.checkpoint_path.is_file():
-        raise CheckpointError(
-            f"{tiny.checkpoint_path}: the tiny {tiny.arch} checkpoint the demo opens by default is missing. "
-            "Run `make quickstart` first (it trains it in a few minutes on CPU), or pass --cfg-path "
-            "eval_configs/<name>_eval.yaml --options model.ckpt=<your checkpoint> for the real model."
-        )
+    checkpoint = tiny.checkpoint_path
     model_defaults = load_yaml(model_default_path(tiny.arch, tiny.model_type))
     image_size = OmegaConf.select(model_defaults, "preprocess.vis_processor.eval.image_size", default=None)
     image_size = image_size or OmegaConf.select(model_defaults, "model.image_size", default=224)
@@ -99,7 +121,7 @@ def tiny_config_file(tiny: TinyModel) -> Path:
             "arch": tiny.arch,
             "model_type": tiny.model_type,
             "low_resource": False,
-            "ckpt": str(tiny.checkpoint_path),
+            "ckpt": str(checkpoint),
         },
         "datasets": {
             "cc_sbu_align": {
@@ -140,6 +162,8 @@ def load_chat(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
     from minigpt4.common.registry import registry
 
     use_tiny = args.cfg_path is None
+    if use_tiny and tiny.is_saved_model_folder:
+        return load_saved_folder(args, tiny)
     cfg_path = tiny_config_file(tiny) if use_tiny else args.cfg_path
     cfg = Config(argparse.Namespace(cfg_path=str(cfg_path), options=args.options or []), purpose="chat")
     check_config_paths(cfg)
@@ -158,3 +182,20 @@ def load_chat(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
     template = template_for(str(model_cfg.arch), str(model_cfg.model_type))
     chat = Chat(model, vis_processor, device=device)
     return ChatSession(chat, template, device, str(model_cfg.arch), str(model_cfg.model_type))
+
+
+def load_saved_folder(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
+    """A saved model folder (`save_pretrained`): its config and processors travel with the weights."""
+    from minigpt4.api.hub import from_pretrained
+    from minigpt4.common.registry import registry
+
+    device = choose_device(args, tiny=True)
+    model = from_pretrained(tiny.location, device=device)
+    preprocess = model.minigpt4_preprocess
+    vis_cfg = preprocess.vis_processor.eval if preprocess is not None else None
+    if vis_cfg is None:
+        raise CheckpointError(f"{tiny.location}: the saved model has no preprocess.vis_processor.eval config")
+    vis_processor = registry.get_processor_class(vis_cfg.name).from_config(vis_cfg)
+    arch, model_type = str(model.minigpt4_config.arch), str(model.minigpt4_config.model_type)
+    chat = Chat(model, vis_processor, device=device)
+    return ChatSession(chat, template_for(arch, model_type), device, arch, model_type)

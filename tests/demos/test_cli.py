@@ -29,9 +29,37 @@ def _tiny_checkpoint(folder: Path, arch: str, model_type: str) -> TinyModel:
     return TinyModel(arch, model_type, str(path))
 
 
-@pytest.mark.parametrize(("arch", "model_type"), [("minigpt4", "tiny_vicuna0"), ("minigpt_v2", "tiny")])
-def test_default_tiny_model_loads_its_checkpoint_on_cpu(tmp_path, arch, model_type):
-    tiny = _tiny_checkpoint(tmp_path, arch, model_type)
+def _saved_folder(folder: Path, arch: str, model_type: str) -> TinyModel:
+    from omegaconf import OmegaConf
+
+    from minigpt4.api.hub import save_pretrained
+    from minigpt4.common.config import model_default_path
+
+    model, _ = tiny_parts(arch, model_type)
+    cfg = OmegaConf.load(model_default_path(arch, model_type))
+    save_pretrained(model, folder / "saved", config=cfg.model, preprocess=cfg.preprocess)
+    return TinyModel(arch, model_type, str(folder / "saved"))
+
+
+@pytest.mark.parametrize(
+    ("arch", "model_type", "layout"),
+    [
+        ("minigpt4", "tiny_vicuna0", "file"),
+        ("minigpt4", "tiny_vicuna0", "run_folder"),
+        ("minigpt4", "tiny_vicuna0", "saved_folder"),
+        ("minigpt_v2", "tiny", "file"),
+    ],
+)
+def test_default_tiny_model_loads_its_checkpoint_on_cpu(tmp_path, arch, model_type, layout):
+    if layout == "saved_folder":
+        tiny = _saved_folder(tmp_path, arch, model_type)
+    else:
+        tiny = _tiny_checkpoint(tmp_path, arch, model_type)
+        if layout == "run_folder":
+            run = tmp_path / "run"
+            run.mkdir()
+            Path(tiny.checkpoint).rename(run / "checkpoint_3.pth")
+            tiny = TinyModel(arch, model_type, str(run))
     session = load_chat(build_parser("x").parse_args([]), tiny)
     assert session.device.type == "cpu"
     assert (session.arch, session.model_type) == (arch, model_type)
