@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 
@@ -86,3 +87,29 @@ def test_lora_wraps_lm_head_like_peft_020_and_merges_to_same_logits(tiny_llm_dir
 def test_low_resource_without_weights_is_refused(repo_root):
     with pytest.raises(ConfigError, match="low_resource"):
         load_llm(LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), low_resource=True))
+
+
+def test_4bit_tiny_llm_loads_and_runs_on_cpu(repo_root, tmp_path):
+    # bitsandbytes' CPU 4-bit kernels need output sizes divisible by 32: widen the MLP from 172 to 192
+    shutil.copytree(repo_root / "minigpt4" / "assets" / "tiny_llama", tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "intermediate_size": 192}))
+    load_llm(LlmSettings(path=str(tmp_path), dtype="float32")).save_pretrained(tmp_path)
+    settings = LlmSettings(path=str(tmp_path), dtype="float16", low_resource=True, quantization="4bit")
+    model = load_llm(settings)
+    assert model.model.layers[0].self_attn.q_proj.weight.dtype == torch.uint8
+    with torch.no_grad():
+        assert torch.isfinite(model(input_ids=torch.tensor([[1, 5, 6]])).logits).all()
+
+
+def test_llm_gradient_checkpointing_with_lora_trains(tiny_llm_dir):
+    lora = LoraSettings(r=4, alpha=16, dropout=0.0)
+    model = load_llm(
+        LlmSettings(path=str(tiny_llm_dir), dtype="float32", lora=lora, gradient_checkpointing=True)
+    )
+    assert model.base_model.model.model.gradient_checkpointing
+    model.train()
+    embeds = model.get_input_embeddings()(torch.tensor([[1, 5, 6, 7]])).detach().requires_grad_(True)
+    model(inputs_embeds=embeds, labels=torch.tensor([[1, 5, 6, 7]])).loss.backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_A" in n]
+    assert grads and all(g is not None for g in grads)

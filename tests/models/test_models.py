@@ -132,3 +132,34 @@ def test_multi_select_ranks_by_loss_and_masks_missing_candidates():
     ]
     order = torch.argsort(torch.stack(losses, 1), dim=1)
     assert ranks[0] == order[0].tolist()
+
+
+def test_answers_are_cut_at_max_txt_len_which_can_drop_end_sym():
+    model = build_tiny("llama2", max_txt_len=3)
+    _, _, _, _, targets = model.preparing_embedding(tiny_samples("llama2", batch=2))
+    assert targets.shape[1] == 3
+    assert (targets != model.llama_tokenizer.eos_token_id).all()  # "</s>" was cut off
+
+
+def test_official_fp16_vit_runs_frozen_on_cpu():
+    model = build_tiny("llama2", vit_precision="fp16", freeze_vit=True)
+    assert model.visual_encoder.blocks[0].attn.qkv.weight.dtype == torch.float16
+    assert model.visual_encoder.pos_embed.dtype == torch.float32
+    embeds, _atts = model.encode_img(torch.randn(2, 3, 112, 112))
+    assert embeds.shape == (2, 16, 64) and torch.isfinite(embeds).all()
+    unfrozen = build_tiny("llama2", vit_precision="fp16", freeze_vit=False)
+    assert (
+        unfrozen.visual_encoder.blocks[0].attn.qkv.weight.dtype == torch.float32
+    )  # official: fp32 when trained
+
+
+def test_stage2_prompt_list_and_stage1_without_prompt():
+    model = build_tiny("vicuna0")
+    assert len(model.prompt_list) == 4 and all(
+        p.startswith("###Human: <Img><ImageHere></Img> ") for p in model.prompt_list
+    )
+    cond, *_ = model.preparing_embedding(tiny_samples("vicuna0", batch=2))
+    assert cond.shape[1] > model.tokens_per_image
+    stage1 = build_tiny("vicuna0", prompt_path="")
+    cond, _atts, *_ = stage1.preparing_embedding(tiny_samples("vicuna0", batch=2))
+    assert cond.shape[1] == stage1.tokens_per_image == 8  # image tokens right after BOS, no text prompt
