@@ -133,7 +133,7 @@ def test_vqa_eval_files(world):
 def test_datasets_yaml_has_every_builder_and_eval_entry(world):
     cfg = OmegaConf.load(world.datasets_yaml)
     assert len(cfg.datasets) == 25
-    assert set(cfg.evaluation_datasets) == {
+    expected = [
         "refcoco",
         "refcoco+",
         "refcocog",
@@ -143,7 +143,10 @@ def test_datasets_yaml_has_every_builder_and_eval_entry(world):
         "gqa",
         "vsr",
         "hm",
-    }
+        "vqav2",
+        "coco_caption",
+    ]
+    assert set(cfg.evaluation_datasets) == set(expected)
     assert cfg.datasets.unnatural_instruction.data_type == "text"
     assert Path(cfg.evaluation_datasets.refcoco.img_path).is_dir()
 
@@ -197,3 +200,38 @@ def test_cli_small_default_takes_seconds(tmp_path):
     assert "208 images" in result.stdout
     truth = load_truth(tmp_path)
     assert len(truth["images"]) == 208 and truth["config"]["image_size"] == 112
+
+
+def test_every_benchmark_reader_loads_the_world(world_cfg):
+    from minigpt4.evaluation.benchmarks import build_benchmark
+
+    for name, block in world_cfg.evaluation_datasets.items():
+        benchmark = build_benchmark(name, OmegaConf.to_container(block))
+        for split in benchmark.splits:
+            samples = benchmark.load(split)
+            assert samples, (name, split)
+            assert all(sample.image_path.is_file() for sample in samples), (name, split)
+
+
+def perfect_answer(name: str, target) -> str:
+    """What a perfect model answers, from each benchmark's ground truth."""
+    if name.startswith("refcoco"):
+        return box_string(target["bbox"], target["width"], target["height"])
+    if name in ("okvqa", "vqav2"):
+        return target["multiple_choice_answer"]
+    if name == "vizwiz":
+        return target.split("_")[0] if isinstance(target, str) else target[0]
+    if name == "hm":
+        return "yes" if target == 1 else "no"
+    return str(target)  # gqa answer, vsr 'true'/'false'
+
+
+def test_perfect_answers_score_100_on_the_world(world_cfg):
+    from minigpt4.evaluation.benchmarks import build_benchmark
+
+    for name in ("refcoco", "refcoco+", "refcocog", "okvqa", "vqav2", "gqa", "vizwiz", "vsr", "hm"):
+        benchmark = build_benchmark(name, OmegaConf.to_container(world_cfg.evaluation_datasets[name]))
+        split = benchmark.splits[0]
+        samples = benchmark.load(split)
+        records = [benchmark.record(s, perfect_answer(name, s.target)) for s in samples]
+        assert benchmark.score(samples, records).score == pytest.approx(100.0), name

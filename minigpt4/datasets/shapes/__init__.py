@@ -75,6 +75,11 @@ Evaluation files (held-out scenes), for the readers in minigpt4/evaluation:
   square.", label: 1|0, relation, subj, obj}; images `eval/vsr/images/`.
 * HM: `eval/hm/dev.jsonl` lines {id, img: img/<5 digits>.png, label, text}; label 1 means the text does not
   describe the image (a synthetic stand-in for "hateful"); images `eval/hm/img/`, img_path `eval/hm`.
+* VQAv2 (not in the official scripts): `eval/vqav2/v2_OpenEnded_mscoco_val2014_questions.json` and
+  `eval/vqav2/v2_mscoco_val2014_annotations.json` (official VQA format, as OKVQA's); images
+  `eval/vqav2/images/COCO_val2014_<12 digits>.jpg`.
+* COCO caption (not in the official scripts): `eval/coco_caption/coco_karpathy_test.json` [{image:
+  COCO_train2014_<12 digits>.jpg, caption: [sentence], image_id}]; img_path `coco/train`.
 """
 
 from minigpt4.datasets.shapes.world import ENV_ROOT, WorldInfo, datasets_section, generate_world, load_truth

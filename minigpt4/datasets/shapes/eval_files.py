@@ -225,3 +225,55 @@ def write_hm_eval(root: Path, scenes: list[Scene], pngs: Images) -> dict[str, An
         )
     (folder / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return _entry("eval/hm/dev.jsonl", "eval/hm", batch_size=100)
+
+
+def write_caption_eval(root: Path, scenes: list[Scene]) -> dict[str, Any]:
+    """Karpathy-style test list [{image, caption: [str], image_id}] over the held-out COCO-named images."""
+    rows = [
+        {"image": scene.coco_file, "caption": [scene.sentence()], "image_id": scene.image_id}
+        for scene in heldout(scenes)
+    ]
+    write_json(root / "eval" / "coco_caption" / "coco_karpathy_test.json", rows)
+    return _entry("eval/coco_caption/coco_karpathy_test.json", "coco/train")
+
+
+def write_vqav2_eval(
+    root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Official VQAv2 val files (questions + annotations) over held-out images named COCO_val2014_<12 digits>.jpg."""
+    folder = root / "eval" / "vqav2"
+    chosen = heldout(scenes)
+    write_images(folder / "images", chosen, images, lambda s: f"COCO_val2014_{s.image_id:012d}.jpg")
+    questions, annotations = [], []
+    kinds = {"color": "other", "shape": "other", "count": "number", "yesno": "yes/no"}
+    for scene in chosen:
+        for item in vqa_items(scene, rng):
+            question_id = 7_000_000 + len(questions)
+            questions.append(
+                {"image_id": scene.image_id, "question": item["question"], "question_id": question_id}
+            )
+            annotations.append(
+                {
+                    "image_id": scene.image_id,
+                    "question_id": question_id,
+                    "question_type": "what",
+                    "answer_type": kinds[item["kind"]],
+                    "multiple_choice_answer": item["answer"],
+                    "answers": [
+                        {"answer": item["answer"], "answer_confidence": "yes", "answer_id": i + 1}
+                        for i in range(10)
+                    ],
+                }
+            )
+    common = {
+        "info": {"description": "shapes world VQAv2-style questions"},
+        "license": {"name": "CC0"},
+        "data_type": "mscoco",
+        "data_subtype": "val2014",
+    }
+    write_json(
+        folder / "v2_OpenEnded_mscoco_val2014_questions.json",
+        {**common, "task_type": "Open-Ended", "questions": questions},
+    )
+    write_json(folder / "v2_mscoco_val2014_annotations.json", {**common, "annotations": annotations})
+    return _entry("eval/vqav2", "eval/vqav2/images")

@@ -107,6 +107,8 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], dict, dict]
     evals["gqa"] = eval_files.write_gqa_eval(root, scenes, jpegs, rng)
     evals["vsr"] = eval_files.write_vsr_eval(root, scenes, jpegs, rng)
     evals["hm"] = eval_files.write_hm_eval(root, scenes, pngs)
+    evals["vqav2"] = eval_files.write_vqav2_eval(root, scenes, jpegs, rng)
+    evals["coco_caption"] = eval_files.write_caption_eval(root, scenes)
     return scenes, infos, evals
 
 
