@@ -197,9 +197,9 @@ def test_cli_small_default_takes_seconds(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "208 images" in result.stdout
+    assert "600 images" in result.stdout
     truth = load_truth(tmp_path)
-    assert len(truth["images"]) == 208 and truth["config"]["image_size"] == 112
+    assert len(truth["images"]) == 600 and truth["config"]["image_size"] == 112
 
 
 def test_every_benchmark_reader_loads_the_world(world_cfg):

@@ -5,7 +5,7 @@ draws images of 1-3 large coloured shapes (red, green, blue, yellow x circle, sq
 all shapes in one image distinct, so every referring expression is unambiguous) on a white background, and
 writes the same world in the layout of each official builder and evaluation reader. Answers, captions, boxes
 and expressions are correct by construction. Training files use the `train` scenes; evaluation files and the
-non-train RefCOCO/OCR-VQA/Karpathy records use the held-out scenes. Sizes: small (160 + 48 images, 112 px,
+non-train RefCOCO/OCR-VQA/Karpathy records use the held-out scenes. Sizes: small (500 + 100 images, 112 px,
 about a second), medium, large; `image_size`, `num_train`, `num_heldout`, `min_objects`, `max_objects` override.
 
 Grammar: caption "a red circle and a blue square" (objects left to right; raw files hold

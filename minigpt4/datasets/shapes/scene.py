@@ -25,7 +25,7 @@ BACKGROUND = (255, 255, 255)
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
 
 SIZES: dict[str, dict[str, int]] = {
-    "small": {"num_train": 160, "num_heldout": 48, "image_size": 112, "num_shards": 2},
+    "small": {"num_train": 500, "num_heldout": 100, "image_size": 112, "num_shards": 2},
     "medium": {"num_train": 2000, "num_heldout": 300, "image_size": 112, "num_shards": 4},
     "large": {"num_train": 20000, "num_heldout": 1000, "image_size": 224, "num_shards": 16},
 }
@@ -38,8 +38,8 @@ SIDE_FRACTION = {1: (0.45, 0.7), 2: (0.32, 0.44), 3: (0.26, 0.34)}
 class WorldConfig:
     size: str = "small"
     seed: int = 0
-    num_train: int = 160
-    num_heldout: int = 48
+    num_train: int = 500
+    num_heldout: int = 100
     image_size: int = 112
     min_objects: int = 1
     max_objects: int = 3
