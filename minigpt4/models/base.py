@@ -27,6 +27,7 @@ from minigpt4.models.eva_vit import (
     convert_weights_to_fp16,
     interpolate_pos_embed,
 )
+from minigpt4.models.generation import GenerationMixin
 from minigpt4.models.llm import LlmSettings, load_llm, load_tokenizer, parse_dtype
 from minigpt4.models.options import resolve_path
 
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 LN_VISION_EPS = 1e-5
 
 
-class MiniGPTBase(nn.Module):
+class MiniGPTBase(GenerationMixin, nn.Module):
     """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` and implement `encode_img`."""
 
     def __init__(
@@ -325,118 +326,6 @@ class MiniGPTBase(nn.Module):
         return prompting.splice_image_embeds(
             self.embed_tokens(token_ids), image_index.to(self.device), images
         )
-
-    def generation_inputs(self, images: Tensor, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        """Left-padded with ZERO vectors (official): inputs_embeds (B, L, D), attention_mask (B, L) int32."""
-        img_embeds, _ = self.encode_img(images.to(self.device))
-        split = [prompting.split_image_prompt(t) for t in texts]
-        firsts = self._ids([s[0] for s in split], add_special_tokens=True)
-        rests = [self._ids(s[1:]) for s in split]
-        segments = [[first, *rest] for first, rest in zip(firsts, rests)]
-        token_ids, image_index, atts = prompting.context_layout(
-            segments, img_embeds.shape[1], img_embeds.shape[1], self.pad_token_id, left_pad=True
-        )
-        embeds = prompting.splice_image_embeds(
-            self.embed_tokens(token_ids), image_index.to(self.device), img_embeds
-        )
-        atts = atts.to(self.device)
-        return embeds * atts[..., None].to(embeds.dtype), atts
-
-    @torch.no_grad()
-    def generate(
-        self,
-        images: Tensor,
-        texts: Sequence[str],
-        num_beams: int = 1,
-        max_new_tokens: int = 20,
-        min_length: int = 1,
-        top_p: float = 0.9,
-        repetition_penalty: float = 1,
-        length_penalty: float = 1,
-        temperature: float = 1,
-        do_sample: bool = False,
-        stop_words_ids: Sequence[int] | None = None,
-    ) -> list[str]:
-        """Batched answers with the official post-processing. `stop_words_ids` is None by default because the
-        official call leaves its stopping criteria commented out; given ids stop a row when generated."""
-        output_ids = self.generate_ids(
-            images, texts, num_beams, max_new_tokens, min_length, top_p, repetition_penalty,
-            length_penalty, temperature, do_sample, stop_words_ids,
-        )  # fmt: skip
-        return self.decode_answers(output_ids)
-
-    def generate_ids(
-        self,
-        images: Tensor,
-        texts: Sequence[str],
-        num_beams: int = 1,
-        max_new_tokens: int = 20,
-        min_length: int = 1,
-        top_p: float = 0.9,
-        repetition_penalty: float = 1,
-        length_penalty: float = 1,
-        temperature: float = 1,
-        do_sample: bool = False,
-        stop_words_ids: Sequence[int] | None = None,
-    ) -> Tensor:
-        """(B, 1 + new tokens) in the transformers-4.30 layout: a BOS placeholder column, then the new tokens."""
-        embeds, atts = self.generation_inputs(images, texts)
-        kwargs: dict[str, Any] = {}
-        if (
-            do_sample
-        ):  # top_p only matters when sampling; passing it to greedy search only makes transformers warn
-            kwargs["top_p"] = top_p
-        if stop_words_ids:
-            kwargs["eos_token_id"] = [int(self.llama_tokenizer.eos_token_id), *map(int, stop_words_ids)]
-        with self.maybe_autocast():
-            new_tokens = self.llama_model.generate(
-                inputs_embeds=embeds,
-                attention_mask=atts,
-                max_new_tokens=max_new_tokens,
-                num_beams=num_beams,
-                length_penalty=length_penalty,
-                temperature=temperature,
-                do_sample=do_sample,
-                # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
-                min_new_tokens=max(int(min_length) - 1, 0),
-                repetition_penalty=repetition_penalty,
-                **kwargs,
-            )
-        bos = torch.full_like(new_tokens[:, :1], self.llama_tokenizer.bos_token_id)
-        return torch.cat([bos, new_tokens], dim=1)
-
-    def decode_answers(self, output_ids: Tensor) -> list[str]:
-        answers = []
-        for row in output_ids.tolist():
-            if row and row[0] == 0:  # official: drop a leading <unk>/pad 0
-                row = row[1:]
-            text = self.llama_tokenizer.decode(row, skip_special_tokens=True)
-            answers.append(prompting.postprocess_answer(text))
-        return answers
-
-    @torch.no_grad()
-    def multi_select(
-        self,
-        images: Tensor,
-        texts: Sequence[str],
-        answers: Sequence[Sequence[str]],
-        num_cand: Sequence[int] | None = None,
-    ) -> list[list[int]]:
-        """Rank candidates by per-sample loss. answers[c][b]: candidate c of sample b.
-
-        One forward per candidate, as officially: each candidate's loss is normalised by its own padded
-        length, so batching all candidates together would change the scores.
-        """
-        losses = []
-        for answer in answers:
-            samples = {"image": images, "instruction_input": list(texts), "answer": list(answer)}
-            losses.append(self.forward(samples, reduction="none")["loss"].reshape(-1, 1))
-        all_losses = torch.cat(losses, dim=-1)  # (B, C)
-        if num_cand is not None:
-            cand = torch.as_tensor(list(num_cand), device=all_losses.device)[:, None]
-            column = torch.arange(all_losses.shape[1], device=all_losses.device)[None, :]
-            all_losses = all_losses.masked_fill(column >= cand, 9999)
-        return torch.argsort(all_losses, dim=-1).tolist()
 
 
 def causal_lm_loss(logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:

@@ -163,3 +163,16 @@ def test_stage2_prompt_list_and_stage1_without_prompt():
     stage1 = build_tiny("vicuna0", prompt_path="")
     cond, _atts, *_ = stage1.preparing_embedding(tiny_samples("vicuna0", batch=2))
     assert cond.shape[1] == stage1.tokens_per_image == 8  # image tokens right after BOS, no text prompt
+
+
+@pytest.mark.parametrize("as_sequence", [False, True])
+def test_stop_words_end_rows(as_sequence):
+    model = build_tiny("llama2").eval()
+    images = torch.randn(2, 3, 112, 112)
+    texts = ["<s>[INST] <Img><ImageHere></Img> what is it? [/INST]"] * 2
+    free = model.generate_ids(images, texts, max_new_tokens=8)
+    first, second = free[0, 1].item(), free[0, 2].item()
+    stops = [[first, second]] if as_sequence else [second]
+    stopped = model.generate_ids(images, texts, max_new_tokens=8, stop_words_ids=stops)
+    assert stopped[0, :3].tolist() == free[0, :3].tolist()
+    assert stopped.shape[1] == 3 or (stopped[0, 3:] == model.llama_model.generation_config.pad_token_id).all()
