@@ -130,7 +130,7 @@ def train_tokenizer(out_dir: Path, vocab_size: int = VOCAB_SIZE) -> None:
             num_threads=1,
             minloglevel=2,
         )
-        (out_dir / "tokenizer.model").write_bytes((Path(tmp) / "tok.model").read_bytes())
+        (out_dir / "tokenizer.model").write_bytes(_without_paths((Path(tmp) / "tok.model").read_bytes()))
     tokenizer_config = {
         "tokenizer_class": "LlamaTokenizer",
         "bos_token": "<s>",
@@ -142,6 +142,16 @@ def train_tokenizer(out_dir: Path, vocab_size: int = VOCAB_SIZE) -> None:
         "model_max_length": 2048,
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+
+
+def _without_paths(model: bytes) -> bytes:
+    """Drop the temporary corpus / prefix paths that sentencepiece records, so rebuilds are byte-identical."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model)
+    proto.trainer_spec.ClearField("input")
+    proto.trainer_spec.ClearField("model_prefix")
+    return proto.SerializeToString()
 
 
 def write_llm_config(out_dir: Path) -> None:
