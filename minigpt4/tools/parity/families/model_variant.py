@@ -69,7 +69,13 @@ def build_model(path: Path, config: dict[str, Any], workdir: Path):
 
 
 def train_samples(batch: dict[str, Any], images: torch.Tensor) -> dict[str, Any]:
-    samples: dict[str, Any] = {"image": images}
+    """The batch dict given to forward; `image` is all fixture images, a list of row indices, or absent/None."""
+    samples: dict[str, Any] = {}
+    image = batch.get("image")
+    if isinstance(image, list):
+        samples["image"] = images[torch.tensor(image, dtype=torch.long)]
+    elif image is not None:
+        samples["image"] = images
     for key in ("answer", "instruction_input", "conv_q", "conv_a", "connect_sym"):
         if key in batch:
             samples[key] = batch[key]
