@@ -25,7 +25,7 @@ from minigpt4.common.errors import ConfigError
 from minigpt4.common.optims import build_lr_scheduler
 from minigpt4.common.registry import registry
 from minigpt4.runners import checkpointing, parallel
-from minigpt4.runners.data_loading import build_train_loader
+from minigpt4.datasets.mixing import build_train_loader, loader_settings
 from minigpt4.runners.loop import LoopState, train_epoch
 from minigpt4.runners.metrics import RunMetrics
 from minigpt4.runners.optimization import Stepper, amp_dtype, autocast, build_optimizer, build_scaler
@@ -74,13 +74,16 @@ class RunnerBase:
         self.scaler = build_scaler(self.amp_dtype)
         self.scheduler = build_lr_scheduler(self.optimizer, self.run_cfg, self.iters_per_epoch)
         self.stepper = Stepper(self.optimizer, self.scaler, self.run_cfg)
+        batch_sizes, sample_ratios = loader_settings(cfg.datasets_cfg)
         self.loader = build_train_loader(
-            datasets=datasets,
-            datasets_cfg=cfg.datasets_cfg,
+            {name: splits["train"] for name, splits in datasets.items()},
+            batch_sizes,
+            sample_ratios,
             num_workers=int(self.run_cfg.get("num_workers", 0)),
             seed=int(self.run_cfg.get("seed", 42)),
             rank=get_rank(),
             world_size=get_world_size(),
+            pin_memory=self.device.type == "cuda",
         )
         self.state = LoopState()
         self.config_dict = OmegaConf.to_container(cfg.config, resolve=True)
@@ -178,7 +181,7 @@ class RunnerBase:
                 state=self.state,
                 iters_per_epoch=self.iters_per_epoch,
                 max_steps=self.max_steps,
-                next_batch=self.loader.next,
+                next_batch=lambda: next(self.loader),
                 compute_loss=self._compute_loss,
                 scheduler=self.scheduler,
                 stepper=self.stepper,
