@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minigpt4.common.errors import DataError
+from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.models import prompting
 from minigpt4.models.checkpoint import BlocksBeyond, load_into, read_state_dict
 from minigpt4.models.eva_vit import (
@@ -59,8 +59,9 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         # LLM first, as the official init_llm runs before init_vision_encoder (same random-init order).
         self.llama_tokenizer = self._init_tokenizer(llm.path, load_weights)
         self.llama_model = load_llm(llm, load_weights=load_weights)
-        if not freeze_llm:
-            self.llama_model.requires_grad_(True)
+        if not freeze_llm:  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
+            for param in self.llama_model.parameters():
+                param.requires_grad_(param.is_floating_point())
         self.lora_r = llm.lora.r
         self.visual_encoder, self.ln_vision = self._init_vision_encoder(vit, vit_precision, freeze_vit)
         self.max_txt_len = int(max_txt_len)
@@ -76,7 +77,7 @@ class MiniGPTBase(GenerationMixin, nn.Module):
     def _init_tokenizer(path: str, load_weights: bool):
         try:
             return load_tokenizer(path)
-        except Exception:
+        except (ConfigError, OSError):
             if load_weights:
                 raise
             logger.info("no tokenizer in %s: building the model without one (load_weights=False)", path)

@@ -52,6 +52,7 @@ def stop_kwargs(stop_words_ids: Sequence[int | Sequence[int]] | None, eos_token_
 class GenerationMixin:
     """Needs `encode_img`, `_ids`, `embed_tokens`, `llama_model`, `llama_tokenizer`, `maybe_autocast`, `forward`."""
 
+    @torch.no_grad()
     def generation_inputs(self, images: Tensor, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """Left-padded with ZERO vectors (official): inputs_embeds (B, L, D), attention_mask (B, L) int32."""
         img_embeds, _ = self.encode_img(images.to(self.device))
@@ -92,6 +93,7 @@ class GenerationMixin:
         )  # fmt: skip
         return self.decode_answers(output_ids)
 
+    @torch.no_grad()
     def generate_ids(
         self,
         images: Tensor,
