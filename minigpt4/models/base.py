@@ -59,7 +59,9 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         # LLM first, as the official init_llm runs before init_vision_encoder (same random-init order).
         self.llama_tokenizer = self._init_tokenizer(llm.path, load_weights)
         self.llama_model = load_llm(llm, load_weights=load_weights)
-        if not freeze_llm:  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
+        if (
+            not freeze_llm
+        ):  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
             for param in self.llama_model.parameters():
                 param.requires_grad_(param.is_floating_point())
         self.lora_r = llm.lora.r

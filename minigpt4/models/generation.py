@@ -1,20 +1,22 @@
 """Batched generation and candidate ranking shared by MiniGPT-4 and MiniGPT-v2 (official `MiniGPTBase.generate` /
 `multi_select`).
 
-Known differences from transformers 4.30 (the official runtime), both outside greedy decoding: 4.30 normalised
-finished beams by 1 + generated length (its BOS placeholder counted), transformers 5 by the generated length; with
-repetition_penalty != 1, 4.30 also penalised that BOS placeholder id. Greedy decoding and sampling otherwise give the
-official ids (parity family `generate`).
+transformers 4.30 (the official runtime) started `generate(inputs_embeds=...)` from a BOS placeholder id that
+transformers 5 does not have. We restore its visible effects: the returned ids carry the placeholder column,
+`min_length` counts it, and `repetition_penalty` also penalises the BOS logit (`PlaceholderBosPenalty`). One
+difference remains, in beam search only: 4.30 normalised finished beams by 1 + generated length, transformers 5 by
+the generated length.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from minigpt4.models import prompting
 
@@ -31,6 +33,26 @@ class StopOnSequences(StoppingCriteria):
             if input_ids.shape[1] >= len(stop):
                 done |= (input_ids[:, -len(stop) :] == stop.to(input_ids.device)).all(dim=1)
         return done
+
+
+class PlaceholderBosPenalty(LogitsProcessor):
+    """Apply `repetition_penalty` to the BOS logit of rows that have not generated BOS themselves.
+
+    transformers 4.30 kept its BOS placeholder in `input_ids`, so its repetition penalty always covered BOS;
+    transformers 5 penalises generated ids only. Column-wise, so it commutes with the other logits processors.
+    """
+
+    def __init__(self, penalty: float, bos_token_id: int) -> None:
+        self.penalty = float(penalty)
+        self.bos_token_id = int(bos_token_id)
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        column = scores[:, self.bos_token_id]
+        penalised = torch.where(column < 0, column * self.penalty, column / self.penalty)
+        seen = (input_ids == self.bos_token_id).any(dim=1)  # already penalised by transformers' own processor
+        scores = scores.clone()
+        scores[:, self.bos_token_id] = torch.where(seen, column, penalised)
+        return scores
 
 
 def stop_kwargs(stop_words_ids: Sequence[int | Sequence[int]] | None, eos_token_id: int) -> dict[str, Any]:
@@ -114,7 +136,12 @@ class GenerationMixin:
         if do_sample:  # top_p matters only when sampling; transformers warns if greedy search gets it
             kwargs["top_p"] = top_p
         kwargs.update(stop_kwargs(stop_words_ids, int(self.llama_tokenizer.eos_token_id)))
-        with self.maybe_autocast():
+        if repetition_penalty != 1:
+            bos_penalty = PlaceholderBosPenalty(repetition_penalty, self.llama_tokenizer.bos_token_id)
+            kwargs["logits_processor"] = LogitsProcessorList([bos_penalty])
+        with self.maybe_autocast(), warnings.catch_warnings():
+            # 4.30 did not penalise the prompt either (its input_ids held only the placeholder): expected here
+            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
             new_tokens = self.llama_model.generate(
                 inputs_embeds=embeds,
                 attention_mask=atts,

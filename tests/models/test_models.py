@@ -176,3 +176,25 @@ def test_stop_words_end_rows(as_sequence):
     stopped = model.generate_ids(images, texts, max_new_tokens=8, stop_words_ids=stops)
     assert stopped[0, :3].tolist() == free[0, :3].tolist()
     assert stopped.shape[1] == 3 or (stopped[0, 3:] == model.llama_model.generation_config.pad_token_id).all()
+
+
+def test_placeholder_bos_penalty_matches_a_bos_in_the_input_ids():
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    from minigpt4.models.generation import PlaceholderBosPenalty
+
+    scores = torch.tensor([[2.0, 3.0, -1.0, 0.5], [2.0, -3.0, 1.0, 0.5]])
+    generated = torch.tensor([[2, 3], [1, 3]])  # row 1 already generated BOS (id 1)
+    ours = PlaceholderBosPenalty(2.0, 1)(
+        generated, RepetitionPenaltyLogitsProcessor(2.0)(generated, scores.clone())
+    )
+    with_placeholder = torch.cat([torch.ones(2, 1, dtype=torch.long), generated], 1)  # the 4.30 input_ids
+    official = RepetitionPenaltyLogitsProcessor(2.0)(with_placeholder, scores.clone())
+    torch.testing.assert_close(ours, official)
+
+
+def test_generate_with_repetition_penalty_runs():
+    model = build_tiny("llama2").eval()
+    answers = model.generate(torch.randn(1, 3, 112, 112), ["<Img><ImageHere></Img> hi"], max_new_tokens=4,
+                             repetition_penalty=1.05, do_sample=True, top_p=0.9)  # fmt: skip
+    assert isinstance(answers[0], str)
