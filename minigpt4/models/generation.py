@@ -4,8 +4,8 @@
 transformers 4.30 (the official runtime) started `generate(inputs_embeds=...)` from a BOS placeholder id that
 transformers 5 does not have. We restore its visible effects: the returned ids carry the placeholder column,
 `min_length` counts it, and `repetition_penalty` also penalises the BOS logit (`PlaceholderBosPenalty`). One
-difference remains, in beam search only: 4.30 normalised finished beams by 1 + generated length, transformers 5 by
-the generated length.
+difference remains, in beam search only: beams that end on EOS are scored alike, but 4.30 divided the score of a
+beam cut at max_new_tokens (and its early-stopping estimate) by a length one token longer than transformers 5 does.
 """
 
 from __future__ import annotations
