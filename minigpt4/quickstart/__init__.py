@@ -1,0 +1,1 @@
+"""The README's main job: `make quickstart` (python -m minigpt4.quickstart)."""

@@ -1,0 +1,183 @@
+"""`make quickstart`: shapes world -> tiny MiniGPT-4 (stage 1, stage 2) and MiniGPT-v2 -> evaluation -> table.
+
+Everything runs on CPU in a few minutes and writes under `outputs/` (override with MINIGPT4_QUICKSTART
+and SHAPES_WORLD). The trained checkpoints are what demo.py, demo_v2.py and the Python API open by default:
+    outputs/quickstart/minigpt4_tiny/checkpoint_best.pth     (tiny MiniGPT-4, Q-Former layout)
+    outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth   (tiny MiniGPT-v2)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from minigpt4 import REPO_ROOT
+from minigpt4.quickstart.captions import caption_accuracy, caption_chance
+
+logger = logging.getLogger("minigpt4.quickstart")
+STAGES = (
+    # (train config, job id, what to take as model.ckpt)
+    ("train_configs/shapes/minigpt4_stage1.yaml", "minigpt4_stage1", None),
+    ("train_configs/shapes/minigpt4_stage2.yaml", "minigpt4_tiny", "minigpt4_stage1"),
+    ("train_configs/shapes/minigptv2_finetune.yaml", "minigpt_v2_tiny", None),
+)
+CAPTION_PROMPT = "Describe this image in detail."
+# One object per image and many images: what tiny random models learn on 2 CPU cores in minutes
+# (multi-object scenes need far longer); the world's other defaults are unchanged.
+WORLD = {"max_objects": 1, "num_train": 4000, "num_heldout": 200}
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def output_root() -> Path:
+    return Path(os.environ.get("MINIGPT4_QUICKSTART", "outputs/quickstart"))
+
+
+def world_root() -> Path:
+    return Path(os.environ.get("SHAPES_WORLD", "outputs/shapes_world"))
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    epochs = sorted(run_dir.glob("checkpoint_[0-9]*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    if not epochs:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint_<epoch>.pth")
+    return epochs[-1]
+
+
+def train_stage(cfg_path: str, job_id: str, init_from: str | None, extra: list[str]) -> Path:
+    from minigpt4.runners.entry import run_training
+
+    options = [f"run.output_dir={output_root()}", f"run.job_id={job_id}", *extra]
+    if init_from:
+        options.append(f"model.ckpt={last_checkpoint(output_root() / init_from)}")
+    run_training(argparse.Namespace(cfg_path=str(REPO_ROOT / cfg_path), options=options))
+    run_dir = output_root() / job_id
+    best = run_dir / "checkpoint_best.pth"
+    shutil.copyfile(last_checkpoint(run_dir), best)
+    return best
+
+
+def build_trained(checkpoint: Path):
+    """The model of a run directory (its resolved config.yaml) with the given checkpoint, in eval mode."""
+    from omegaconf import OmegaConf
+
+    from minigpt4.common.registry import registry
+
+    config = OmegaConf.load(checkpoint.parent / "config.yaml")
+    config.model.ckpt = str(checkpoint)
+    model = registry.get_model_class(config.model.arch).from_config(config.model).eval()
+    processor_cfg = config.preprocess.vis_processor.eval
+    processor = registry.get_processor_class(processor_cfg.name).from_config(processor_cfg)
+    return model, processor
+
+
+@torch.no_grad()
+def evaluate_captions(checkpoint: Path, batch_size: int = 25) -> tuple[float, float]:
+    from minigpt4.conversation.templates import CONV_VISION_Vicuna0, prepare_texts
+    from minigpt4.datasets.shapes import load_truth
+
+    truth = load_truth(world_root())
+    heldout = [image for image in truth["images"] if image["split"] != "train"]
+    train = [image for image in truth["images"] if image["split"] == "train"]
+    model, processor = build_trained(checkpoint)
+    stop_ids = model.llama_tokenizer(
+        "###", add_special_tokens=False
+    ).input_ids  # the Vicuna v0 turn separator
+    captions: list[str] = []
+    for start in range(0, len(heldout), batch_size):
+        chunk = heldout[start : start + batch_size]
+        images = torch.stack(
+            [processor(Image.open(world_root() / "coco" / "train" / i["file"]).convert("RGB")) for i in chunk]
+        )
+        texts = prepare_texts([CAPTION_PROMPT] * len(chunk), CONV_VISION_Vicuna0.copy())
+        answers = model.generate(images, texts, max_new_tokens=40, stop_words_ids=[stop_ids])
+        captions += [answer.split("###")[0].strip() for answer in answers]  # as Chat.answer does
+    examples = [
+        {"image": i["file"], "truth": i["caption"], "caption": c} for i, c in zip(heldout[:5], captions)
+    ]
+    logger.info("caption examples: %s", json.dumps(examples, indent=1))
+    colors, shapes = truth["colors"], truth["shapes"]
+    return caption_accuracy(captions, heldout, colors, shapes), caption_chance(heldout, train, colors, shapes)
+
+
+def evaluate_v2(checkpoint: Path) -> dict[str, Any]:
+    from minigpt4.common.config import Config
+    from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs
+
+    cfg = Config.from_path(
+        REPO_ROOT / "eval_configs/shapes_benchmark_evaluation.yaml",
+        [f"model.ckpt={checkpoint}"],
+        purpose="eval",
+    )
+    model, processor = build_trained(checkpoint)
+    jobs = [
+        job
+        for job in prepare_jobs(cfg.evaluation_datasets_cfg, ["gqa", "refcoco"])
+        if job.key.startswith("gqa/") or job.key == "refcoco/val"
+    ]
+    scores = evaluate_jobs(jobs, model, processor, output_root() / "eval")
+    return {key.split("/")[0]: score for key, score in scores.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Train and evaluate tiny MiniGPT models on the shapes world (CPU)."
+    )
+    parser.add_argument("--options", nargs="+", default=[], help="extra overrides for every training stage")
+    args = parser.parse_args(argv)
+    start = time.time()
+    os.environ.setdefault("SHAPES_WORLD", str(world_root()))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    from minigpt4.datasets.shapes import generate_world
+
+    say(f"[1/5] shapes world -> {world_root()}")
+    generate_world(world_root(), **WORLD)
+    checkpoints = {}
+    for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=2):
+        say(f"[{index}/5] train {job_id} ({cfg_path})")
+        checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, args.options)
+
+    say("[5/5] evaluate on held-out shapes")
+    caption_acc, caption_chance_level = evaluate_captions(checkpoints["minigpt4_tiny"])
+    scores = evaluate_v2(checkpoints["minigpt_v2_tiny"])
+    vqa, grounding = scores["gqa"], scores["refcoco"]
+    results = {
+        "caption_acc": caption_acc,
+        "caption_acc_chance": caption_chance_level,
+        "vqa_acc": vqa.score / 100,
+        "vqa_acc_chance": vqa.chance / 100,
+        "grounding_acc50": grounding.score / 100,
+        "grounding_acc50_chance": grounding.chance / 100,
+        "seconds": round(time.time() - start, 1),
+        "checkpoints": {k: str(v) for k, v in checkpoints.items()},
+    }
+    path = output_root() / "results.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(results_table(results))
+    print(f"results: {path}   chat with them: python demo.py / python demo_v2.py")
+    return 0
+
+
+def results_table(results: dict[str, Any]) -> str:
+    rows = [
+        ("caption accuracy (colour and shape, MiniGPT-4)", "caption_acc"),
+        ("VQA accuracy (MiniGPT-v2, [vqa])", "vqa_acc"),
+        ("grounding Acc@0.5 (MiniGPT-v2, [refer])", "grounding_acc50"),
+    ]
+    lines = ["| metric | ours | chance |", "|---|---|---|"]
+    lines += [f"| {label} | {results[key]:.3f} | {results[key + '_chance']:.3f} |" for label, key in rows]
+    lines.append(f"| total time | {results['seconds']:.0f} s | |")
+    return "\n".join(lines)
