@@ -211,11 +211,6 @@ def build_train_loader(
                 generator=generator,
             )
         else:
-            if len(dataset) // world_size < batch_size:
-                raise ConfigError(
-                    f"datasets.{name}: {len(dataset)} samples over {world_size} process(es) is fewer than one "
-                    f"batch of {batch_size}; lower datasets.{name}.batch_size"
-                )
             sampler = ResumableDistributedSampler(
                 dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
             )

@@ -79,5 +79,6 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_checkpoint(tmp_path):
 def test_too_small_dataset_is_a_clear_error(tmp_path):
     from minigpt4.common.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="fewer than one batch"):
-        RunnerBase(toy_cfg(tmp_path), ToyTask(), ToyModel(), {"toy": {"train": ToyDataset(n=3)}})
+    runner = RunnerBase(toy_cfg(tmp_path), ToyTask(), ToyModel(), {"toy": {"train": ToyDataset(n=3)}})
+    with pytest.raises(ConfigError, match="fewer samples per rank than its batch_size"):
+        runner.train()
