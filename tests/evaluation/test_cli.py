@@ -69,12 +69,14 @@ def test_missing_file_fails_before_the_model_is_built(world, tmp_path, built, ca
     assert built == []
 
 
-def test_shapes_config_finds_the_shapes_world_files(world, monkeypatch, repo_root):
+def test_shapes_config_finds_the_shapes_world_files(tmp_path, monkeypatch, repo_root):
     from minigpt4.common.config import Config
+    from minigpt4.datasets.shapes import generate_world
     from minigpt4.evaluation.benchmarks import BENCHMARKS
     from minigpt4.evaluation.runner import prepare_jobs
 
-    monkeypatch.setenv("SHAPES_WORLD", str(world.parent))
+    generate_world(tmp_path / "world", num_train=20, num_heldout=20)
+    monkeypatch.setenv("SHAPES_WORLD", str(tmp_path / "world"))
     cfg = Config.from_path(repo_root / "eval_configs" / "shapes_benchmark_evaluation.yaml", purpose="eval")
     assert set(cfg.evaluation_datasets_cfg) == set(BENCHMARKS)
     jobs = prepare_jobs(cfg.evaluation_datasets_cfg, list(BENCHMARKS))
