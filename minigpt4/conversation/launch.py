@@ -116,13 +116,12 @@ def tiny_config_file(tiny: TinyModel) -> Path:
     model_defaults = load_yaml(model_default_path(tiny.arch, tiny.model_type))
     image_size = OmegaConf.select(model_defaults, "preprocess.vis_processor.eval.image_size", default=None)
     image_size = image_size or OmegaConf.select(model_defaults, "model.image_size", default=224)
+    model = {"arch": tiny.arch, "model_type": tiny.model_type}
+    run_config = Path(checkpoint).parent / "config.yaml"
+    if run_config.is_file():  # a training run folder: the model exactly as it was trained (sizes included)
+        model = OmegaConf.to_container(OmegaConf.load(run_config).model, resolve=True)
     config = {
-        "model": {
-            "arch": tiny.arch,
-            "model_type": tiny.model_type,
-            "low_resource": False,
-            "ckpt": str(checkpoint),
-        },
+        "model": {**model, "low_resource": False, "ckpt": str(checkpoint)},
         "datasets": {
             "cc_sbu_align": {
                 "vis_processor": {"train": {"name": "blip2_image_eval", "image_size": int(image_size)}},

@@ -30,6 +30,9 @@ STAGES = (
     ("train_configs/shapes/minigpt4_stage2.yaml", "minigpt4_tiny", "minigpt4_stage1"),
     ("train_configs/shapes/minigptv2_finetune.yaml", "minigpt_v2_tiny", None),
 )
+# MiniGPT-v2 starts from a pretrained EVA ViT; ours is the tiny ViT MiniGPT-4 learned in stages 1-2,
+# exported in the eva_vit_g.pth layout and loaded through model.vit_ckpt like the real one.
+VIT_SOURCE, VIT_TARGET = "minigpt4_tiny", "minigpt_v2_tiny"
 CAPTION_PROMPT = "Describe this image in detail."
 # One object per image and many images: what tiny random models learn on 2 CPU cores in minutes
 # (multi-object scenes need far longer); the world's other defaults are unchanged.
@@ -66,6 +69,14 @@ def train_stage(cfg_path: str, job_id: str, init_from: str | None, extra: list[s
     best = run_dir / "checkpoint_best.pth"
     shutil.copyfile(last_checkpoint(run_dir), best)
     return best
+
+
+def export_vit(checkpoint: Path, path: Path) -> Path:
+    """The `visual_encoder.*` tensors of a training checkpoint as a flat eva_vit_g.pth-style file."""
+    weights = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    prefix = "visual_encoder."
+    torch.save({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, path)
+    return path
 
 
 def build_trained(checkpoint: Path):
@@ -148,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = {}
     for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=2):
         say(f"[{index}/5] train {job_id} ({cfg_path})")
-        checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, args.options)
+        extra = list(args.options)
+        if job_id == VIT_TARGET:
+            vit = export_vit(checkpoints[VIT_SOURCE], output_root() / "tiny_eva_vit.pth")
+            extra.append(f"model.vit_ckpt={vit}")
+        checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, extra)
 
     say("[5/5] evaluate on held-out shapes")
     caption_acc, caption_chance_level = evaluate_captions(checkpoints["minigpt4_tiny"])
