@@ -162,3 +162,21 @@ def test_train_py_reports_typo_without_traceback(tmp_path, repo_root):
     assert result.returncode != 0
     assert "did you mean run.output_dir?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _shipped(repo_root, folder):
+    return sorted((repo_root / folder).rglob("*.yaml"))
+
+
+def test_every_shipped_train_config_validates(repo_root):
+    paths = _shipped(repo_root, "train_configs")
+    assert len(paths) >= 10  # 5 official + 2 v2 reconstructions + shapes stages
+    for path in paths:
+        cfg = Config.from_path(path, purpose="train")
+        assert cfg.datasets_cfg and cfg.run_cfg.lr_sched == "linear_warmup_cosine_lr", path
+
+
+def test_every_shipped_eval_config_validates(repo_root):
+    for path in _shipped(repo_root, "eval_configs"):
+        purpose = "eval" if "benchmark" in path.name else "chat"
+        assert Config.from_path(path, purpose=purpose).model_cfg.arch in ("minigpt4", "minigpt_v2"), path
