@@ -129,6 +129,10 @@ class MiniGPTInferencer:
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
         options = {**DEFAULT_GENERATION, **generation}
+        turn_separator = "###" if getattr(self.template, "sep", "") == "###" else None
+        if turn_separator:  # Vicuna v0: "###" ends an answer, as in the official Chat.answer
+            stop_ids = self.model.llama_tokenizer(turn_separator, add_special_tokens=False).input_ids
+            options.setdefault("stop_words_ids", [stop_ids])
         results: list[dict[str, Any]] = []
         for start in range(0, len(image_list), batch_size):
             pil_images = [open_image(image) for image in image_list[start : start + batch_size]]
@@ -138,6 +142,8 @@ class MiniGPTInferencer:
             )  # (B, 3, H, W)
             texts = self.prompts([q if q is not None else self.default_question for q in asked])
             answers = self.model.generate(pixels, texts, **options)
+            if turn_separator:
+                answers = [answer.split(turn_separator)[0].strip() for answer in answers]
             results.extend(self._result(a, q, im) for a, q, im in zip(answers, asked, pil_images))
         return results[0] if single else results
 

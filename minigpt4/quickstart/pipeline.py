@@ -33,6 +33,8 @@ STAGES = (
 # MiniGPT-v2 starts from a pretrained EVA ViT; ours is the tiny ViT MiniGPT-4 learned in stages 1-2,
 # exported in the eva_vit_g.pth layout and loaded through model.vit_ckpt like the real one.
 VIT_SOURCE, VIT_TARGET = "minigpt4_tiny", "minigpt_v2_tiny"
+# Python API zoo names of the trained runs (minigpt4.api.zoo looks for them in the weights folder)
+ZOO_NAMES = {"minigpt4_tiny": "minigpt-4_tiny-vicuna0_shapes", "minigpt_v2_tiny": "minigpt-v2_tiny_shapes"}
 CAPTION_PROMPT = "Describe this image in detail."
 # One object per image and many images: what tiny random models learn on 2 CPU cores in minutes
 # (multi-object scenes need far longer); the world's other defaults are unchanged.
@@ -69,6 +71,22 @@ def train_stage(cfg_path: str, job_id: str, init_from: str | None, extra: list[s
     best = run_dir / "checkpoint_best.pth"
     shutil.copyfile(last_checkpoint(run_dir), best)
     return best
+
+
+def publish_to_zoo(checkpoints: dict[str, Path]) -> list[Path]:
+    """Copy each run's config.yaml + checkpoint_best.pth to the weights folder, where the API finds it by name."""
+    from minigpt4.api.locate import weights_dir
+
+    published = []
+    for job_id, name in ZOO_NAMES.items():
+        target = weights_dir() / name
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob("checkpoint_*.pth"):
+            old.unlink()
+        shutil.copyfile(checkpoints[job_id].parent / "config.yaml", target / "config.yaml")
+        shutil.copyfile(checkpoints[job_id], target / "checkpoint_best.pth")
+        published.append(target)
+    return published
 
 
 def export_vit(checkpoint: Path, path: Path) -> Path:
@@ -179,10 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - start, 1),
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
     }
+    published = publish_to_zoo(checkpoints)
     path = output_root() / "results.json"
     path.write_text(json.dumps(results, indent=2))
     print(results_table(results))
     print(f"results: {path}   chat with them: python demo.py / python demo_v2.py")
+    print(
+        f"Python API: inference_model({ZOO_NAMES['minigpt_v2_tiny']!r}, image)  (copies in {published[0].parent})"
+    )
     return 0
 
 
