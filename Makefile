@@ -9,7 +9,7 @@ TORCH_PIN := torch==2.13.0
 FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),$(shell pip config get global.find-links 2>/dev/null | sed 's/^/--find-links /'))
 PYTEST_ARGS ?=
 
-.PHONY: help install quickstart test test-fast test-slow lint format bench parity clean
+.PHONY: help install system-deps quickstart test test-fast test-slow lint format bench parity clean
 
 help:
 	@echo "make quickstart   install, then generate the shapes world, train tiny models, evaluate, print results"
@@ -44,7 +44,13 @@ $(STAMP): pyproject.toml requirements.txt
 quickstart: $(STAMP)
 	@$(PY) -m minigpt4.quickstart
 
-test: $(STAMP)
+system-deps:
+	@# Java runs pycocoevalcap's METEOR and PTB tokenizer (caption metrics); Debian's package when missing
+	@command -v java >/dev/null 2>&1 || { echo "==> installing Java (default-jre-headless) for caption metrics"; \
+		(apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null) \
+		|| echo "    could not install Java: caption-metric tests will fail"; }
+
+test: $(STAMP) system-deps
 	@echo "==> pytest (all tests except gpu)"
 	@$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
