@@ -80,7 +80,9 @@ def model_default_path(arch: str, model_type: str, source: str = "") -> Path:
     where = f"{source}: " if source else ""
     archs = _choices(MODEL_CONFIG_ROOT)
     if arch not in archs:
-        from_registry = _registered_model_default(arch, model_type)
+        from_registry = _registered_default(
+            "get_model_class", arch, "PRETRAINED_MODEL_CONFIG_DICT", model_type
+        )
         if from_registry is not None:
             return from_registry
         hint = closest_name(arch, archs)
@@ -96,17 +98,17 @@ def model_default_path(arch: str, model_type: str, source: str = "") -> Path:
     )
 
 
-def _registered_model_default(arch: str, model_type: str) -> Path | None:
-    """User-registered models (outside the package) declare their defaults like LAVIS models do."""
+def _registered_default(lookup: str, name: str, table_name: str, config_type: str) -> Path | None:
+    """A default YAML declared by a user-registered class (outside the package), as LAVIS classes declare them."""
     from minigpt4.common.errors import RegistryError
     from minigpt4.common.registry import registry
 
     try:
-        model_cls = registry.get_model_class(arch)
+        registered = getattr(registry, lookup)(name)
     except RegistryError:
         return None
-    table = getattr(model_cls, "PRETRAINED_MODEL_CONFIG_DICT", {})
-    return Path(table[model_type]) if model_type in table else None
+    table = getattr(registered, table_name, {})
+    return Path(table[config_type]) if config_type in table else None
 
 
 def dataset_default_path(name: str, dataset_type: str, source: str = "") -> Path:
@@ -121,7 +123,7 @@ def dataset_default_path(name: str, dataset_type: str, source: str = "") -> Path
         raise ConfigError(
             f"{where}datasets.{name}.type {dataset_type!r} is unknown; known: {', '.join(types)}"
         )
-    from_registry = _registered_dataset_default(name, dataset_type)
+    from_registry = _registered_default("get_builder_class", name, "DATASET_CONFIG_DICT", dataset_type)
     if from_registry is not None:
         return from_registry
     hint = closest_name(name, names)
@@ -129,18 +131,6 @@ def dataset_default_path(name: str, dataset_type: str, source: str = "") -> Path
     raise ConfigError(
         f"{where}datasets.{name} is not a known dataset builder{did_you_mean}; known: {', '.join(names)}"
     )
-
-
-def _registered_dataset_default(name: str, dataset_type: str) -> Path | None:
-    from minigpt4.common.errors import RegistryError
-    from minigpt4.common.registry import registry
-
-    try:
-        builder_cls = registry.get_builder_class(name)
-    except RegistryError:
-        return None
-    table = getattr(builder_cls, "DATASET_CONFIG_DICT", {})
-    return Path(table[dataset_type]) if dataset_type in table else None
 
 
 def _resolve_user_path(cfg_path: str | Path) -> Path:

@@ -180,3 +180,19 @@ def test_every_shipped_eval_config_validates(repo_root):
     for path in _shipped(repo_root, "eval_configs"):
         purpose = "eval" if "benchmark" in path.name else "chat"
         assert Config.from_path(path, purpose=purpose).model_cfg.arch in ("minigpt4", "minigpt_v2"), path
+
+
+def test_user_registered_model_declares_its_default_yaml(tmp_path):
+    from minigpt4.common.registry import registry
+
+    default = write(tmp_path, "model: {arch: my_model, width: 3}\npreprocess: {}\n", "my_default.yaml")
+
+    @registry.register_model("my_model")
+    class MyModel:
+        PRETRAINED_MODEL_CONFIG_DICT = {"base": str(default)}
+
+    try:
+        cfg = merge_config(write(tmp_path, "model: {arch: my_model, model_type: base}\n"))
+        assert cfg.model.width == 3
+    finally:
+        registry.mapping["model"].pop("my_model")
