@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 VQA_PROMPT = "[vqa] Based on the image, respond to this question with a short answer: {}"
 VIZWIZ_PROMPT = (
     "[vqa] The question is '{}' Based on the image, answer the question with a single word or phrase. "
@@ -28,7 +26,6 @@ CAPTION_PROMPT = "[caption] Briefly describe this image."
 # IconVQA builds its prompt by hand instead of through the conversation template (official).
 ICONVQA_TEMPLATE = "<s>[INST] <Img><ImageHere></Img> {} [/INST]"
 ICONVQA_PAD_CHOICE = "none"
-ICONVQA_MASKED_LOSS = 9999.0
 VIZWIZ_GENERATE_KWARGS = {"repetition_penalty": 1.0}
 
 
@@ -113,17 +110,6 @@ def iconvqa_candidates(choices_per_sample: Sequence[Sequence[str]]) -> tuple[lis
     width = max(num_cand)
     padded = [choices + [ICONVQA_PAD_CHOICE] * (width - len(choices)) for choices in split]
     return [list(slot) for slot in zip(*padded)], num_cand
-
-
-def rank_candidates(losses: torch.Tensor, num_cand: Sequence[int] | None = None) -> list[list[int]]:
-    """losses: (B, C) per-candidate LM losses. Slots at or beyond num_cand[i] get 9999; returns the candidate
-    indices of each row sorted by loss, ties in index order (the official `torch.argsort` gives that on CPU)."""
-    losses = losses.detach().to(torch.float32).clone()
-    if num_cand is not None:
-        slot = torch.arange(losses.shape[1], device=losses.device)  # (C,)
-        counts = torch.as_tensor(list(num_cand), device=losses.device)  # (B,)
-        losses = losses.masked_fill(slot[None, :] >= counts[:, None], ICONVQA_MASKED_LOSS)
-    return torch.argsort(losses, dim=-1, stable=True).tolist()
 
 
 def iconvqa_correct(ranks: Sequence[int], answer: int) -> bool:

@@ -184,9 +184,18 @@ class GenerationMixin:
         for answer in answers:
             samples = {"image": images, "instruction_input": list(texts), "answer": list(answer)}
             losses.append(self.forward(samples, reduction="none")["loss"].reshape(-1, 1))
-        all_losses = torch.cat(losses, dim=-1)  # (B, C)
-        if num_cand is not None:
-            cand = torch.as_tensor(list(num_cand), device=all_losses.device)[:, None]
-            column = torch.arange(all_losses.shape[1], device=all_losses.device)[None, :]
-            all_losses = all_losses.masked_fill(column >= cand, 9999)
-        return torch.argsort(all_losses, dim=-1).tolist()
+        return rank_candidates(torch.cat(losses, dim=-1), num_cand)  # losses (B, C)
+
+
+MASKED_CANDIDATE_LOSS = 9999.0  # official: padded candidate slots can never win
+
+
+def rank_candidates(losses: Tensor, num_cand: Sequence[int] | None = None) -> list[list[int]]:
+    """losses: (B, C) per-candidate LM losses. Slots at or beyond num_cand[i] get 9999; returns the candidate
+    indices of each row sorted by loss, ties in index order (what the official `torch.argsort` gives on CPU)."""
+    losses = losses.detach().to(torch.float32).clone()
+    if num_cand is not None:
+        slot = torch.arange(losses.shape[1], device=losses.device)  # (C,)
+        counts = torch.as_tensor(list(num_cand), device=losses.device)  # (B,)
+        losses = losses.masked_fill(slot[None, :] >= counts[:, None], MASKED_CANDIDATE_LOSS)
+    return torch.argsort(losses, dim=-1, stable=True).tolist()

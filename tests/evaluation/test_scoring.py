@@ -12,7 +12,6 @@ from minigpt4.evaluation.metrics import binary_auroc
 from minigpt4.evaluation.postprocess import (
     hm_prediction,
     iconvqa_candidates,
-    rank_candidates,
     vizwiz_accuracy,
 )
 from minigpt4.evaluation.ref_scoring import (
@@ -22,6 +21,7 @@ from minigpt4.evaluation.ref_scoring import (
     score_ref_answer,
 )
 from minigpt4.evaluation.vqa_scoring import normalize_vqa_answer, vqa_question_accuracy
+from minigpt4.models.generation import rank_candidates
 from tests.conftest import SHARED
 
 REFCOCO_FILES = SHARED / "data" / "refcoco_eval"

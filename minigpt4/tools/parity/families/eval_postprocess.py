@@ -23,11 +23,11 @@ from minigpt4.evaluation.postprocess import (
     VQA_PROMPT,
     VSR_PROMPT,
     iconvqa_candidates,
-    rank_candidates,
     vizwiz_gt_answers,
     vsr_label,
 )
 from minigpt4.evaluation.runner import generate_kwargs_for
+from minigpt4.models.generation import rank_candidates
 from minigpt4.tools.parity.report import FamilyReport
 
 FLOAT_REL = 1e-9
