@@ -19,17 +19,15 @@ from typing import Any
 
 import gradio as gr
 
-from minigpt4.common.errors import MiniGPTError
 from minigpt4.conversation.gradio_parts import (
     UploadImage,
     bot_message,
     checked_image,
     image_message,
-    serve,
     user_message,
 )
 from minigpt4.conversation.inputs import ChatInputError, check_message
-from minigpt4.conversation.launch import ChatSession, TinyModel, build_parser, load_chat
+from minigpt4.conversation.launch import ChatSession, TinyModel, run_demo
 
 # The model `python demo.py` opens with no arguments: change this one line if the quickstart output moves.
 TINY_MODEL = TinyModel("minigpt4", "tiny_vicuna0", "outputs/quickstart/minigpt4_tiny/checkpoint_best.pth")
@@ -191,15 +189,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser("MiniGPT-4 chat demo").parse_args(argv)
-    try:
-        session = load_chat(args, TINY_MODEL)
-    except MiniGPTError as error:
-        print(f"demo.py: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    serve(build_demo(session), args)
-    return 0
+    return run_demo("demo.py", "MiniGPT-4 chat demo", TINY_MODEL, build_demo, argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from minigpt4.common.errors import MiniGPTError
 from minigpt4.conversation.boxes import box_from_mask, colour_phrases_html, draw_boxes, format_box, has_box
 from minigpt4.conversation.gradio_parts import (
     BadUpload,
@@ -34,11 +33,10 @@ from minigpt4.conversation.gradio_parts import (
     checked_image,
     escape_markdown_tags,
     image_message,
-    serve,
     user_message,
 )
 from minigpt4.conversation.inputs import ChatInputError, check_message
-from minigpt4.conversation.launch import ChatSession, TinyModel, build_parser, load_chat
+from minigpt4.conversation.launch import ChatSession, TinyModel, run_demo
 
 # The model `python demo_v2.py` opens with no arguments: change this one line if the quickstart output moves.
 TINY_MODEL = TinyModel("minigpt_v2", "tiny", "outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth")
@@ -277,15 +275,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser("MiniGPT-v2 chat demo").parse_args(argv)
-    try:
-        session = load_chat(args, TINY_MODEL)
-    except MiniGPTError as error:
-        print(f"demo_v2.py: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    serve(build_demo(session), args)
-    return 0
+    return run_demo("demo_v2.py", "MiniGPT-v2 chat demo", TINY_MODEL, build_demo, argv)
 
 
 if __name__ == "__main__":

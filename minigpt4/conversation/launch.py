@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from minigpt4.common.config import LIBRARY_ROOT, Config, load_yaml, model_default_path
-from minigpt4.common.errors import CheckpointError
+from minigpt4.common.errors import CheckpointError, MiniGPTError
 from minigpt4.conversation.chat import Chat
 from minigpt4.conversation.templates import Conversation, template_for
 
@@ -198,3 +199,20 @@ def load_saved_folder(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
     arch, model_type = str(model.minigpt4_config.arch), str(model.minigpt4_config.model_type)
     chat = Chat(model, vis_processor, device=device)
     return ChatSession(chat, template_for(arch, model_type), device, arch, model_type)
+
+
+def run_demo(
+    script: str, description: str, tiny: TinyModel, build_demo, argv: list[str] | None = None
+) -> int:
+    """The `main` of demo.py / demo_v2.py: parse, load the model (one-line error), build the UI, serve."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser(description).parse_args(argv)
+    try:
+        session = load_chat(args, tiny)
+    except MiniGPTError as error:
+        print(f"{script}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    from minigpt4.conversation.gradio_parts import serve  # gradio is imported only by the demos
+
+    serve(build_demo(session), args)
+    return 0
