@@ -24,8 +24,8 @@ from minigpt4.common.dist import (
 from minigpt4.common.errors import ConfigError
 from minigpt4.common.optims import build_lr_scheduler
 from minigpt4.common.registry import registry
-from minigpt4.runners import checkpointing, parallel
 from minigpt4.datasets.mixing import build_train_loader, loader_settings
+from minigpt4.runners import checkpointing, parallel
 from minigpt4.runners.loop import LoopState, train_epoch
 from minigpt4.runners.metrics import RunMetrics
 from minigpt4.runners.optimization import Stepper, amp_dtype, autocast, build_optimizer, build_scaler

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+from typing import ClassVar
 
 import pytest
 from omegaconf import OmegaConf
@@ -189,7 +190,7 @@ def test_user_registered_model_declares_its_default_yaml(tmp_path):
 
     @registry.register_model("my_model")
     class MyModel:
-        PRETRAINED_MODEL_CONFIG_DICT = {"base": str(default)}
+        PRETRAINED_MODEL_CONFIG_DICT: ClassVar[dict] = {"base": str(default)}
 
     try:
         cfg = merge_config(write(tmp_path, "model: {arch: my_model, model_type: base}\n"))

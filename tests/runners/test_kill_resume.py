@@ -15,10 +15,25 @@ CONFIG = "train_configs/shapes/minigpt4_stage2.yaml"
 
 
 def command(repo_root, out, *extra):
-    options = [f"run.output_dir={out}", "run.job_id=job", "run.max_epoch=2", "run.iters_per_epoch=30",
-               "run.save_every_steps=5", "run.log_freq=5", "run.progress_bar=false",
-               "datasets.cc_sbu_align.batch_size=4", *extra]
-    return [sys.executable, str(repo_root / "train.py"), "--cfg-path", str(repo_root / CONFIG), "--options", *options]
+    options = [
+        f"run.output_dir={out}",
+        "run.job_id=job",
+        "run.max_epoch=2",
+        "run.iters_per_epoch=30",
+        "run.save_every_steps=5",
+        "run.log_freq=5",
+        "run.progress_bar=false",
+        "datasets.cc_sbu_align.batch_size=4",
+        *extra,
+    ]
+    return [
+        sys.executable,
+        str(repo_root / "train.py"),
+        "--cfg-path",
+        str(repo_root / CONFIG),
+        "--options",
+        *options,
+    ]
 
 
 def weights(path):
@@ -30,26 +45,38 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, repo_root):
     generate_world(tmp_path / "world", num_train=40, num_heldout=6)
     env = {**os.environ, "SHAPES_WORLD": str(tmp_path / "world"), "OMP_NUM_THREADS": "1"}
 
-    full = subprocess.run(command(repo_root, tmp_path / "full"), env=env, capture_output=True, text=True, timeout=600)
+    full = subprocess.run(
+        command(repo_root, tmp_path / "full"), env=env, capture_output=True, text=True, timeout=600
+    )
     assert full.returncode == 0, full.stderr[-3000:]
     reference = weights(tmp_path / "full" / "job" / "checkpoint_1.pth")
 
     run_dir = tmp_path / "cut" / "job"
-    process = subprocess.Popen(command(repo_root, tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command(repo_root, tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
-    while not (run_dir / "checkpoint_step35.pth").exists() and process.poll() is None and time.time() < deadline:
+    while (
+        not (run_dir / "checkpoint_step35.pth").exists() and process.poll() is None and time.time() < deadline
+    ):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (run_dir / "checkpoint_1.pth").exists()
-    steps = sorted(run_dir.glob("checkpoint_step*.pth"), key=lambda p: int(p.stem.removeprefix("checkpoint_step")))
+    steps = sorted(
+        run_dir.glob("checkpoint_step*.pth"), key=lambda p: int(p.stem.removeprefix("checkpoint_step"))
+    )
     latest = steps[-1]
     assert int(latest.stem.removeprefix("checkpoint_step")) >= 35
 
-    resumed = subprocess.run(command(repo_root, tmp_path / "cut", f"run.resume_ckpt_path={latest}"), env=env,
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        command(repo_root, tmp_path / "cut", f"run.resume_ckpt_path={latest}"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     result = weights(run_dir / "checkpoint_1.pth")
     assert set(result) == set(reference)
