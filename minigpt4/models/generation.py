@@ -92,28 +92,11 @@ class GenerationMixin:
         return embeds * atts[..., None].to(embeds.dtype), atts
 
     @torch.no_grad()
-    def generate(
-        self,
-        images: Tensor,
-        texts: Sequence[str],
-        num_beams: int = 1,
-        max_new_tokens: int = 20,
-        min_length: int = 1,
-        top_p: float = 0.9,
-        repetition_penalty: float = 1,
-        length_penalty: float = 1,
-        temperature: float = 1,
-        do_sample: bool = False,
-        stop_words_ids: Sequence[int | Sequence[int]] | None = None,
-    ) -> list[str]:
-        """Batched answers with the official post-processing. `stop_words_ids` is None by default because the
-        official call leaves its stopping criteria commented out; given stops (token ids, or id sequences such as
-        [[835], [2277, 29937]]) end a row when generated, besides EOS."""
-        output_ids = self.generate_ids(
-            images, texts, num_beams, max_new_tokens, min_length, top_p, repetition_penalty,
-            length_penalty, temperature, do_sample, stop_words_ids,
-        )  # fmt: skip
-        return self.decode_answers(output_ids)
+    def generate(self, images: Tensor, texts: Sequence[str], **options: Any) -> list[str]:
+        """Batched answers with the official post-processing; `options` are those of `generate_ids`
+        (num_beams, max_new_tokens, min_length, top_p, repetition_penalty, length_penalty, temperature,
+        do_sample, stop_words_ids)."""
+        return self.decode_answers(self.generate_ids(images, texts, **options))
 
     @torch.no_grad()
     def generate_ids(
@@ -130,7 +113,11 @@ class GenerationMixin:
         do_sample: bool = False,
         stop_words_ids: Sequence[int | Sequence[int]] | None = None,
     ) -> Tensor:
-        """(B, 1 + new tokens) in the transformers-4.30 layout: a BOS placeholder column, then the new tokens."""
+        """(B, 1 + new tokens) in the transformers-4.30 layout: a BOS placeholder column, then the new tokens.
+
+        `stop_words_ids` is None by default because the official call leaves its stopping criteria commented out;
+        given stops (token ids, or id sequences such as [[835], [2277, 29937]]) end a row when generated, besides
+        EOS."""
         embeds, atts = self.generation_inputs(images, texts)
         kwargs: dict[str, Any] = {}
         if do_sample:  # top_p matters only when sampling; transformers warns if greedy search gets it
