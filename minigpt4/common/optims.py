@@ -14,16 +14,17 @@ in the training loop (officially it raises AttributeError there).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 
+from minigpt4.common.errors import ConfigError
 from minigpt4.common.registry import registry
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def warmup_lr(step: int, max_step: int, init_lr: float, max_lr: float) -> float:
@@ -129,15 +130,41 @@ def is_no_decay(name: str, param: torch.Tensor) -> bool:
 
 
 def param_groups(
-    named_parameters: Iterable[tuple[str, torch.nn.Parameter]], weight_decay: float
+    named_parameters: Iterable[tuple[str, torch.nn.Parameter]],
+    weight_decay: float,
+    lr_scales: Mapping[str, float] | None = None,
 ) -> list[dict]:
-    """The official two AdamW groups over trainable parameters: decayed, then not decayed."""
-    decay, no_decay = [], []
+    """The official two AdamW groups over trainable parameters: decayed, then not decayed.
+
+    `lr_scales` (ours, `run.lr_scales`) maps parameter-name prefixes to lr multipliers; the parameters
+    under each prefix get their own decayed/not-decayed pair with an `lr_scale` the schedulers apply.
+    Without it the groups are exactly the official two.
+    """
+    scales = {str(prefix): float(scale) for prefix, scale in (lr_scales or {}).items()}
+    buckets: dict[str | None, tuple[list, list]] = {None: ([], [])}
+    buckets.update({prefix: ([], []) for prefix in scales})
     for name, param in named_parameters:
         if not param.requires_grad:
             continue
+        prefix = _longest_prefix(name, scales)
+        decay, no_decay = buckets[prefix]
         (no_decay if is_no_decay(name, param) else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": float(weight_decay)},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    unused = [prefix for prefix in scales if not any(buckets[prefix])]
+    if unused:
+        raise ConfigError(
+            f"run.lr_scales: no trainable parameter name starts with {', '.join(map(repr, unused))}"
+        )
+    groups = []
+    for prefix, (decay, no_decay) in buckets.items():
+        extra = {} if prefix is None else {"lr_scale": scales[prefix]}
+        if prefix is None or decay:
+            groups.append({"params": decay, "weight_decay": float(weight_decay), **extra})
+        if prefix is None or no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0, **extra})
+    return groups
+
+
+def _longest_prefix(name: str, prefixes: Iterable[str]) -> str | None:
+    name = name.removeprefix("module.")  # DDP's wrapper; the prefixes name the model's own modules
+    matches = [p for p in prefixes if name == p or name.startswith(p.rstrip(".") + ".")]
+    return max(matches, key=len) if matches else None

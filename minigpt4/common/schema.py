@@ -25,6 +25,7 @@ TEXT = (str,)
 FLAG = (bool,)
 INTEGER = (int,)
 LIST = (list, tuple)
+MAPPING = (dict,)
 ANY = (object,)
 
 SECTIONS = ("run", "model", "preprocess", "datasets", "evaluation_datasets")
@@ -72,6 +73,7 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "save_every_steps": INTEGER,  # 0 = only at the end of each epoch
     "max_grad_norm": NUMBER,  # gradient clipping; absent/null = none (official)
     "accum_grad_mean": FLAG,  # divide the loss by accum_grad_iters (official: False)
+    "lr_scales": MAPPING,  # {parameter-name prefix: lr multiplier}, e.g. {visual_encoder: 0.3}
     "strategy": TEXT,  # ddp (default) or fsdp
     "find_unused_parameters": FLAG,
     "tensorboard_log": FLAG,

@@ -3,6 +3,7 @@
 Official: AdamW(betas=(0.9, beta2)) over two groups; fp16 autocast + GradScaler when `run.amp`;
 gradients stepped every `accum_grad_iters` iterations with the loss *not* divided (set
 `run.accum_grad_mean: true` to divide); no clipping (set `run.max_grad_norm` to clip).
+Ours: `run.lr_scales: {visual_encoder: 0.3}` multiplies the scheduled lr of the parameters under a prefix.
 Ours: `run.amp_dtype: bfloat16` uses bf16 autocast without a scaler.
 """
 
@@ -25,7 +26,9 @@ AMP_DTYPES = {
 
 
 def build_optimizer(model: torch.nn.Module, run_cfg: Any) -> torch.optim.Optimizer:
-    groups = param_groups(model.named_parameters(), run_cfg.get("weight_decay", 0.05))
+    groups = param_groups(
+        model.named_parameters(), run_cfg.get("weight_decay", 0.05), run_cfg.get("lr_scales", None)
+    )
     if not any(group["params"] for group in groups):
         raise ConfigError(
             "the model has no trainable parameters: check freeze_* switches and that the LLM/LoRA settings are right"

@@ -4,6 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from minigpt4.common.errors import ConfigError
 from minigpt4.common.optims import (
     LinearWarmupCosineLRScheduler,
     LinearWarmupStepLRScheduler,
@@ -101,3 +102,42 @@ def test_param_groups_follow_official_no_decay_rule():
     assert [p.shape for p in decay["params"]] == [torch.Size([4, 4])]
     assert len(no_decay["params"]) == 3  # proj.bias, ln_vision.weight, ln_vision.bias
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+
+
+def _vit_and_proj():
+    model = torch.nn.Module()
+    model.visual_encoder = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    model.visual_encoder_extra = torch.nn.Linear(4, 4)  # shares the text prefix, not the module
+    model.proj = torch.nn.Linear(4, 4)
+    return model
+
+
+def test_lr_scales_give_a_prefix_its_own_scaled_groups():
+    model = _vit_and_proj()
+    groups = param_groups(model.named_parameters(), 0.05, {"visual_encoder": 0.25})
+    assert [(len(g["params"]), g["weight_decay"], g.get("lr_scale")) for g in groups] == [
+        (2, 0.05, None),  # proj.weight, visual_encoder_extra.weight
+        (2, 0.0, None),
+        (1, 0.05, 0.25),  # visual_encoder.0.weight
+        (3, 0.0, 0.25),  # its bias and the LayerNorm
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=1.0)
+    LinearWarmupCosineLRScheduler(optimizer, 1, 10, 0.0, 1e-3).step(0, 0)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-3, 2.5e-4, 2.5e-4])
+
+
+def test_lr_scales_match_through_the_ddp_wrapper_and_prefer_the_longest_prefix():
+    wrapper = torch.nn.Module()
+    wrapper.module = _vit_and_proj()
+    scales = {"visual_encoder": 0.5, "visual_encoder.1": 0.1}
+    groups = param_groups(wrapper.named_parameters(), 0.05, scales)
+    by_scale = {}
+    for group in groups:
+        scale = group.get("lr_scale")
+        by_scale[scale] = by_scale.get(scale, 0) + sum(p.numel() for p in group["params"])
+    assert by_scale == {None: 40, 0.5: 20, 0.1: 8}
+
+
+def test_lr_scales_with_an_unknown_prefix_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"run\.lr_scales.*'vision'"):
+        param_groups(_vit_and_proj().named_parameters(), 0.05, {"vision": 0.5})
