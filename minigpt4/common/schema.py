@@ -112,6 +112,8 @@ MODEL_KEYS: dict[str, tuple[type, ...]] = {
     "max_context_len": INTEGER,
     "prompt": TEXT,
     "freeze_llm": FLAG,
+    # ours
+    "llm_config": MAPPING,  # config.json fields for a randomly initialised LLM (a folder without weights)
 }
 
 DATASET_KEYS: dict[str, tuple[type, ...]] = {

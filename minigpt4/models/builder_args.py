@@ -41,6 +41,7 @@ def llm_settings(cfg: Any, default_lora_r: int) -> LlmSettings:
             ),
         ),
         gradient_checkpointing=bool(cfg_get(cfg, "use_grad_checkpoint_llm", False)),
+        config_overrides=tuple(sorted(dict(cfg_get(cfg, "llm_config", {})).items())),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +53,7 @@ class LlmSettings:
     device_8bit: int = 0
     lora: LoraSettings = field(default_factory=LoraSettings)
     gradient_checkpointing: bool = False
+    config_overrides: tuple[tuple[str, Any], ...] = ()  # `llm_config`: sizes of a random LLM
 
 
 def parse_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -83,6 +85,19 @@ def load_tokenizer(path: str | Path) -> LegacyLlamaTokenizer:
     return load_llama_tokenizer(str(path))
 
 
+def llm_config(path: Path, overrides: dict[str, Any]) -> LlamaConfig:
+    """config.json of `path` with `overrides` applied; an unknown field is an error (a typo would be ignored)."""
+    config = LlamaConfig.from_pretrained(str(path))
+    unknown = sorted(k for k in overrides if not hasattr(config, k))
+    if unknown:
+        raise ConfigError(
+            f"model.llm_config: {', '.join(unknown)} are not LlamaConfig fields (see {path}/config.json)"
+        )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
 def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
     """LlamaForCausalLM (or its peft wrapper when lora.r > 0), frozen except LoRA.
 
@@ -92,6 +107,11 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
     path = Path(settings.path).expanduser()
     _check_llm_dir(path)
     dtype = parse_dtype(settings.dtype)
+    if settings.config_overrides and has_weight_files(path):
+        raise ConfigError(
+            f"model.llm_config resizes a randomly initialised LLM, but {path} holds weights "
+            f"({', '.join(k for k, _ in settings.config_overrides)} would not match them): drop llm_config"
+        )
     if load_weights and has_weight_files(path):
         kwargs: dict = {"dtype": dtype, "attn_implementation": "sdpa"}
         if settings.low_resource:
@@ -108,7 +128,7 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
             logger.warning(
                 "%s holds no LLM weights: building the LLM from config.json with RANDOM weights", path
             )
-        config = LlamaConfig.from_pretrained(str(path))
+        config = llm_config(path, dict(settings.config_overrides))
         model = LlamaForCausalLM._from_config(config, dtype=dtype, attn_implementation="sdpa")
     if settings.lora.r > 0:
         model = apply_lora(model, settings.lora)

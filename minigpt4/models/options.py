@@ -8,6 +8,8 @@ Official keys keep their official defaults. Keys we add (all optional):
   llama_dtype                   float16 (official) | bfloat16 | float32
   low_resource_quantization     8bit (official) | 4bit
   freeze_llm                    True (official); False trains the whole LLM (tiny models)
+  llm_config                    {config.json field: value} for an LLM folder without weights (random init),
+                                e.g. {hidden_size: 128, tie_word_embeddings: true}; an error when weights exist
   lora_dropout, lora_target_modules   official constructor defaults 0.05, [q_proj, v_proj]
   autocast_dtype                float16 (official maybe_autocast on CUDA) | bfloat16
   ckpt_allow_missing            False: a `ckpt` lacking a trainable tensor is an error

@@ -113,3 +113,20 @@ def test_llm_gradient_checkpointing_with_lora_trains(tiny_llm_dir):
     model(inputs_embeds=embeds, labels=torch.tensor([[1, 5, 6, 7]])).loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if "lora_A" in n]
     assert grads and all(g is not None for g in grads)
+
+
+def test_llm_config_resizes_a_random_llm(repo_root):
+    overrides = (("hidden_size", 96), ("intermediate_size", 200), ("tie_word_embeddings", True))
+    model = load_llm(
+        LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), config_overrides=overrides)
+    )
+    assert model.config.hidden_size == 96 and model.model.layers[0].mlp.up_proj.out_features == 200
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def test_llm_config_with_an_unknown_field_or_real_weights_is_refused(repo_root, tiny_llm_dir):
+    assets = str(repo_root / "minigpt4" / "assets" / "tiny_llama")
+    with pytest.raises(ConfigError, match="hiden_size are not LlamaConfig fields"):
+        load_llm(LlmSettings(path=assets, config_overrides=(("hiden_size", 96),)))
+    with pytest.raises(ConfigError, match="holds weights .*hidden_size would not match"):
+        load_llm(LlmSettings(path=str(tiny_llm_dir), config_overrides=(("hidden_size", 96),)))
