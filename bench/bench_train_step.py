@@ -44,6 +44,7 @@ def main() -> None:
             f"run.save_every_steps={iters // 2}",
             "run.progress_bar=false",
             "run.log_freq=10",
+            "model.vit_ckpt=",  # the quickstart's encoder file is not needed: a random frozen one costs the same
         ],
     )
     task = registry.get_task_class(cfg.run_cfg.task).setup_task(cfg=cfg)

@@ -1,9 +1,11 @@
-"""`make quickstart`: shapes world -> tiny MiniGPT-4 (stage 1, stage 2) and MiniGPT-v2 -> evaluation -> table.
+"""`make quickstart`: shapes world -> tiny image encoder -> tiny MiniGPT-4 (stage 1, stage 2) and MiniGPT-v2
+-> evaluation -> table.
 
 Everything runs on CPU in a few minutes and writes under `outputs/` (override with MINIGPT4_QUICKSTART
 and SHAPES_WORLD). The trained checkpoints are what demo.py, demo_v2.py and the Python API open by default:
     outputs/quickstart/minigpt4_tiny/checkpoint_best.pth     (tiny MiniGPT-4, Q-Former layout)
     outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth   (tiny MiniGPT-v2)
+Both read their frozen image encoder from outputs/quickstart/tiny_eva_vit.pth (see encoder.py).
 """
 
 from __future__ import annotations
@@ -30,9 +32,8 @@ STAGES = (
     ("train_configs/shapes/minigpt4_stage2.yaml", "minigpt4_tiny", "minigpt4_stage1"),
     ("train_configs/shapes/minigptv2_finetune.yaml", "minigpt_v2_tiny", None),
 )
-# MiniGPT-v2 starts from a pretrained EVA ViT; ours is the tiny ViT MiniGPT-4 learned in stages 1-2,
-# exported in the eva_vit_g.pth layout and loaded through model.vit_ckpt like the real one.
-VIT_SOURCE, VIT_TARGET = "minigpt4_tiny", "minigpt_v2_tiny"
+# The pretrained tiny encoder, where the shapes configs' model.vit_ckpt looks for it
+VIT_FILE = "tiny_eva_vit.pth"
 # Python API zoo names of the trained runs (minigpt4.api.zoo looks for them in the weights folder)
 ZOO_NAMES = {"minigpt4_tiny": "minigpt-4_tiny-vicuna0_shapes", "minigpt_v2_tiny": "minigpt-v2_tiny_shapes"}
 CAPTION_PROMPT = "Describe this image in detail."
@@ -74,7 +75,10 @@ def train_stage(cfg_path: str, job_id: str, init_from: str | None, extra: list[s
 
 
 def publish_to_zoo(checkpoints: dict[str, Path]) -> list[Path]:
-    """Copy each run's config.yaml + checkpoint_best.pth to the weights folder, where the API finds it by name."""
+    """Copy each run's config.yaml + checkpoint_best.pth + its frozen encoder to the weights folder, where the
+    API finds it by name; the copied config points at the copied encoder."""
+    from omegaconf import OmegaConf
+
     from minigpt4.api.locate import weights_dir
 
     published = []
@@ -83,17 +87,26 @@ def publish_to_zoo(checkpoints: dict[str, Path]) -> list[Path]:
         target.mkdir(parents=True, exist_ok=True)
         for old in target.glob("checkpoint_*.pth"):
             old.unlink()
-        shutil.copyfile(checkpoints[job_id].parent / "config.yaml", target / "config.yaml")
+        config = OmegaConf.load(checkpoints[job_id].parent / "config.yaml")
+        if config.model.get("vit_ckpt"):
+            shutil.copyfile(config.model.vit_ckpt, target / VIT_FILE)
+            config.model.vit_ckpt = str((target / VIT_FILE).resolve())
+        OmegaConf.save(config, target / "config.yaml")
         shutil.copyfile(checkpoints[job_id], target / "checkpoint_best.pth")
         published.append(target)
     return published
 
 
-def export_vit(checkpoint: Path, path: Path) -> Path:
-    """The `visual_encoder.*` tensors of a training checkpoint as a flat eva_vit_g.pth-style file."""
-    weights = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
-    prefix = "visual_encoder."
-    torch.save({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, path)
+def pretrain_image_encoder() -> Path:
+    from minigpt4.common.config import Config
+    from minigpt4.quickstart.encoder import pretrain_encoder
+
+    model_cfg = Config.from_path(REPO_ROOT / STAGES[0][0], purpose="train").model_cfg
+    path = output_root() / VIT_FILE
+    report = pretrain_encoder(world_root() / "cc_sbu_align", model_cfg, path)
+    say(
+        f"tiny image encoder: caption words exactly right on {report['heldout_exact_match']:.1%} of held-out images"
+    )
     return path
 
 
@@ -166,24 +179,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", nargs="+", default=[], help="extra overrides for every training stage")
     args = parser.parse_args(argv)
     start = time.time()
-    os.environ.setdefault("SHAPES_WORLD", str(world_root()))
+    # absolute, so the run configs (and the demos and API that read them) work from any directory
+    os.environ["SHAPES_WORLD"] = str(world_root().resolve())
+    os.environ["MINIGPT4_QUICKSTART"] = str(output_root().resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     from minigpt4.datasets.shapes import generate_world
 
-    say(f"[1/5] shapes world -> {world_root()}")
+    say(f"[1/6] shapes world -> {world_root()}")
     generate_world(world_root(), **WORLD)
+    say(f"[2/6] pretrain the tiny image encoder -> {output_root() / VIT_FILE}")
+    pretrain_image_encoder()
     checkpoints = {}
-    for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=2):
-        say(f"[{index}/5] train {job_id} ({cfg_path})")
-        extra = list(args.options)
-        if job_id == VIT_TARGET:
-            vit = export_vit(checkpoints[VIT_SOURCE], output_root() / "tiny_eva_vit.pth")
-            extra.append(f"model.vit_ckpt={vit}")
-        checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, extra)
+    for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=3):
+        say(f"[{index}/6] train {job_id} ({cfg_path})")
+        checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, list(args.options))
 
-    say("[5/5] evaluate on held-out shapes")
+    say("[6/6] evaluate on held-out shapes")
+    # the evaluation runner resumes from the predictions it finds; these are new models
+    shutil.rmtree(output_root() / "eval", ignore_errors=True)
     caption_acc, caption_chance_level = evaluate_captions(checkpoints["minigpt4_tiny"])
     scores = evaluate_v2(checkpoints["minigpt_v2_tiny"])
     vqa, grounding = scores["gqa"], scores["refcoco"]

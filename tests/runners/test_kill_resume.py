@@ -24,6 +24,7 @@ def command(repo_root, out, *extra):
         "run.log_freq=5",
         "run.progress_bar=false",
         "datasets.cc_sbu_align.batch_size=4",
+        "model.vit_ckpt=",  # a random frozen encoder: no quickstart encoder file needed
         *extra,
     ]
     return [

@@ -1,0 +1,57 @@
+"""The quickstart's tiny image encoder: pretrained on caption pairs, saved as eva_vit_g.pth, loaded by vit_ckpt."""
+
+import json
+
+import pytest
+import torch
+
+from minigpt4.common.config import Config
+from minigpt4.common.errors import DataError
+from minigpt4.datasets.shapes import generate_world
+from minigpt4.models.minigpt4 import MiniGPT4
+from minigpt4.quickstart.encoder import CaptionWords, EncoderRecipe, pretrain_encoder, read_caption_pairs
+
+STAGE1 = "train_configs/shapes/minigpt4_stage1.yaml"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    generate_world(root, num_train=60, num_heldout=6, max_objects=1)
+    return root
+
+
+def test_caption_words_drop_words_every_caption_shares():
+    words = CaptionWords(["A red circle.", "A blue circle.", "A red square."])
+    assert words.vocab == ["blue", "circle", "red", "square"]
+    assert words.targets.tolist() == [[0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]]
+
+
+@pytest.mark.slow
+def test_pretrained_encoder_learns_and_loads_through_vit_ckpt(world, tmp_path, repo_root, monkeypatch):
+    monkeypatch.setenv("SHAPES_WORLD", str(world))
+    model_cfg = Config.from_path(repo_root / STAGE1, purpose="train").model_cfg
+    out = tmp_path / "tiny_eva_vit.pth"
+    report = pretrain_encoder(
+        world / "cc_sbu_align", model_cfg, out, EncoderRecipe(steps=150, warmup_steps=10)
+    )
+    assert report["loss"] < 0.4  # from ~0.69 (a random multi-label guess)
+    assert report["vocab"] >= 7  # 4 colours + 3 shapes
+
+    state = torch.load(out, map_location="cpu", weights_only=True)
+    assert state["patch_embed.proj.weight"].shape == (128, 3, 14, 14)  # the config's vit_width, patch 14
+    model_cfg.vit_ckpt = str(out)
+    model = MiniGPT4.from_config(model_cfg)
+    assert torch.equal(model.visual_encoder.blocks[2].mlp.fc2.weight, state["blocks.2.mlp.fc2.weight"])
+    assert not any(p.requires_grad for p in model.visual_encoder.parameters())  # frozen as the real ViT
+
+
+def test_missing_images_are_named(world, tmp_path):
+    align = tmp_path / "cc_sbu_align"
+    (align / "image").mkdir(parents=True)
+    records = json.loads((world / "cc_sbu_align" / "filter_cap.json").read_text())
+    (align / "filter_cap.json").write_text(json.dumps(records))
+    with pytest.raises(DataError, match=r"images are missing, e\.g\. .*100001\.jpg"):
+        read_caption_pairs(align)
+    with pytest.raises(DataError, match=r"filter_cap\.json: missing"):
+        read_caption_pairs(tmp_path)
