@@ -128,5 +128,5 @@ def test_llm_config_with_an_unknown_field_or_real_weights_is_refused(repo_root, 
     assets = str(repo_root / "minigpt4" / "assets" / "tiny_llama")
     with pytest.raises(ConfigError, match="hiden_size are not LlamaConfig fields"):
         load_llm(LlmSettings(path=assets, config_overrides=(("hiden_size", 96),)))
-    with pytest.raises(ConfigError, match="holds weights .*hidden_size would not match"):
+    with pytest.raises(ConfigError, match=r"holds weights .*hidden_size would not match"):
         load_llm(LlmSettings(path=str(tiny_llm_dir), config_overrides=(("hidden_size", 96),)))
