@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,12 @@ from torch import Tensor, nn
 
 from minigpt4.common.errors import DataError
 from minigpt4.common.logging import progress
+from minigpt4.common.optims import LinearWarmupCosineLRScheduler
 from minigpt4.models.builder_args import vit_config
 from minigpt4.models.eva_vit import VisionTransformer
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from minigpt4.processors.text import BlipCaptionProcessor
+from minigpt4.runners.checkpointing import atomic_torch_save
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +90,6 @@ def load_images(paths: list[Path], image_size: int) -> Tensor:
     return torch.stack([processor(Image.open(p).convert("RGB")) for p in progress(paths, "encoder images")])
 
 
-def lr_at(step: int, recipe: EncoderRecipe) -> float:
-    if step < recipe.warmup_steps:
-        return recipe.lr * (step + 1) / recipe.warmup_steps
-    progress_fraction = (step - recipe.warmup_steps) / max(recipe.steps - recipe.warmup_steps, 1)
-    return recipe.min_lr + (recipe.lr - recipe.min_lr) * 0.5 * (1 + math.cos(math.pi * progress_fraction))
-
-
 @torch.no_grad()
 def exact_word_match(probe: WordProbe, images: Tensor, targets: Tensor, batch_size: int = 100) -> float:
     """Share of images whose predicted word set (logit > 0) is exactly the caption's."""
@@ -122,9 +116,11 @@ def pretrain_encoder(
     torch.manual_seed(recipe.seed)
     probe = WordProbe(VisionTransformer(cfg), len(words.vocab))
     optimizer = torch.optim.AdamW(probe.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    schedule = LinearWarmupCosineLRScheduler(
+        optimizer, 1, recipe.steps, recipe.min_lr, recipe.lr, recipe.warmup_steps, recipe.min_lr
+    )
     for step in progress(range(recipe.steps), "encoder pretraining"):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, recipe)
+        schedule.step(0, step)
         batch = torch.randint(0, len(train_images), (recipe.batch_size,), generator=generator)
         loss = F.binary_cross_entropy_with_logits(probe(train_images[batch]), train_targets[batch])
         optimizer.zero_grad(set_to_none=True)
@@ -137,37 +133,23 @@ def pretrain_encoder(
         "vocab": len(words.vocab),
     }
     logger.info("tiny image encoder: %s", report)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    torch.save(probe.vit.state_dict(), tmp)
-    tmp.replace(out_path)
+    atomic_torch_save(probe.vit.state_dict(), out_path)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import os
 
-    from minigpt4 import REPO_ROOT
-    from minigpt4.common.config import Config
+    from minigpt4.quickstart.pipeline import pretrain_image_encoder
 
     parser = argparse.ArgumentParser(
-        description="Pretrain the tiny EVA ViT the shapes configs load (CPU, ~1 min)."
+        description="Pretrain the tiny EVA ViT the shapes configs load (CPU, ~1 min): the world is found through "
+        "SHAPES_WORLD, the file goes to $MINIGPT4_QUICKSTART/tiny_eva_vit.pth (defaults under outputs/)."
     )
-    parser.add_argument("--world", default=os.environ.get("SHAPES_WORLD", "outputs/shapes_world"))
-    parser.add_argument(
-        "--out",
-        default=str(Path(os.environ.get("MINIGPT4_QUICKSTART", "outputs/quickstart")) / "tiny_eva_vit.pth"),
-    )
-    parser.add_argument("--cfg-path", default=str(REPO_ROOT / "train_configs/shapes/minigpt4_stage1.yaml"))
     parser.add_argument("--steps", type=int, default=EncoderRecipe.steps)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    model_cfg = Config.from_path(args.cfg_path, purpose="train").model_cfg
-    report = pretrain_encoder(
-        Path(args.world) / "cc_sbu_align", model_cfg, Path(args.out), EncoderRecipe(steps=args.steps)
-    )
-    print(f"{args.out}: {report}")
+    print(pretrain_image_encoder(EncoderRecipe(steps=args.steps)))
     return 0
 
 

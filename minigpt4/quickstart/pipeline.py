@@ -24,6 +24,7 @@ from PIL import Image
 
 from minigpt4 import REPO_ROOT
 from minigpt4.quickstart.captions import caption_accuracy, caption_chance
+from minigpt4.quickstart.encoder import EncoderRecipe, pretrain_encoder
 
 logger = logging.getLogger("minigpt4.quickstart")
 STAGES = (
@@ -97,13 +98,12 @@ def publish_to_zoo(checkpoints: dict[str, Path]) -> list[Path]:
     return published
 
 
-def pretrain_image_encoder() -> Path:
+def pretrain_image_encoder(recipe: EncoderRecipe | None = None) -> Path:
     from minigpt4.common.config import Config
-    from minigpt4.quickstart.encoder import pretrain_encoder
 
     model_cfg = Config.from_path(REPO_ROOT / STAGES[0][0], purpose="train").model_cfg
     path = output_root() / VIT_FILE
-    report = pretrain_encoder(world_root() / "cc_sbu_align", model_cfg, path)
+    report = pretrain_encoder(world_root() / "cc_sbu_align", model_cfg, path, recipe or EncoderRecipe())
     say(
         f"tiny image encoder: caption words exactly right on {report['heldout_exact_match']:.1%} of held-out images"
     )
