@@ -1,4 +1,5 @@
-"""The 25 official dataset builders: one builder class per format family and a table of names.
+"""The 25 official dataset builders (and two of ours, `vsr` and `hateful_memes`): one builder class per format
+family and a table of names.
 
 LAVIS API kept: `builder_cls(cfg).build_datasets()` -> {"train": dataset}, where `cfg` is the merged
 `datasets.<name>` node (data_type, build_info, vis_processor.train/eval, text_processor.train/eval, ...);
@@ -17,7 +18,15 @@ from omegaconf import DictConfig, OmegaConf
 from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.common.registry import registry
 from minigpt4.datasets.files import require_dir, require_file
-from minigpt4.datasets.formats import caption_folder, coco_style, image_ann, rec, text_only, visual_genome
+from minigpt4.datasets.formats import (
+    caption_folder,
+    coco_style,
+    image_ann,
+    judgement,
+    rec,
+    text_only,
+    visual_genome,
+)
 from minigpt4.datasets.formats.webdataset_stream import DEFAULT_SHUFFLE_BUFFER, WebdatasetCaptionStream
 from minigpt4.processors import build_processor
 
@@ -153,7 +162,8 @@ class LavisAnnotationBuilder(BaseDatasetBuilder):
 
 
 class ImageAnnBuilder(BaseDatasetBuilder):
-    """textcaps_caption, ocrvqa, flickr_*, llava_*, multitask_conversation: `image_path` + `ann_path`."""
+    """textcaps_caption, ocrvqa, flickr_*, llava_*, multitask_conversation, vsr, hateful_memes: `image_path` +
+    `ann_path`."""
 
     BUILD_INFO_KEYS = ("image_path", "ann_path")
 
@@ -282,6 +292,9 @@ BUILDERS: dict[str, tuple[type[BaseDatasetBuilder], type]] = {
     "llava_conversation": (ImageAnnBuilder, image_ann.MultiTurnConversationDataset),
     "multitask_conversation": (ImageAnnBuilder, image_ann.MultiTurnConversationDataset),
     "unnatural_instruction": (TextOnlyBuilder, text_only.UnnaturalInstructionDataset),
+    # ours: training splits of two benchmarks the paper evaluates zero-shot
+    "vsr": (ImageAnnBuilder, judgement.VSRDataset),
+    "hateful_memes": (ImageAnnBuilder, judgement.HatefulMemesDataset),
 }
 
 

@@ -62,6 +62,21 @@ def load_json_list(path: str | Path, what: str, layout: str, list_key: str | Non
     return data
 
 
+def load_jsonl(path: str | Path, what: str, layout: str) -> list[Any]:
+    """One JSON value per non-blank line (VSR and Hateful Memes ship their splits this way)."""
+    path = require_file(path, what, layout)
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{what}: {path} line {number} is not valid JSON ({exc}). Expected layout: {layout}"
+                ) from exc
+    return rows
+
+
 def check_records(
     records: Sequence[Any], required: Iterable[str], path: str | Path, what: str, layout: str
 ) -> None:

@@ -98,6 +98,21 @@ def test_refcoco_eval_files_match_held_out_truth(world):
     assert {r["split"] for r in refs} == {"train", "val", "testA", "testB"}
 
 
+def test_pair_scenes_have_two_objects_apart_horizontally_and_their_own_ids(world):
+    truth = load_truth(world.root)
+    pairs = truth["pair_images"]
+    assert [i["split"] for i in pairs] == ["train"] * 12 + ["heldout"] * 12  # num_train // 2, num_heldout
+    main_ids = {i["image_id"] for i in truth["images"]}
+    assert min(i["image_id"] for i in pairs) > max(main_ids)
+    main_objects = {o["object_id"] for i in truth["images"] for o in i["objects"]}
+    assert not main_objects & {o["object_id"] for i in pairs for o in i["objects"]}
+    for image in pairs:
+        left, right = image["objects"]
+        assert left["bbox"][0] + left["bbox"][2] <= right["bbox"][0]
+        assert left["color"] != right["color"] and left["shape"] != right["shape"]
+    assert (world.root / "vsr" / "images" / f"{pairs[0]['image_id']:012d}.jpg").is_file()
+
+
 def test_vqa_eval_files(world):
     root = world.root / "eval"
     truth = {i["image_id"]: i for i in load_truth(world.root)["images"]}
@@ -118,9 +133,11 @@ def test_vqa_eval_files(world):
         assert (root / "iconqa" / "images" / row["image_id"] / "image.png").is_file()
     vizwiz = json.loads((root / "vizwiz" / "val.json").read_text())
     assert {"unanswerable"} < {r["answers"][0]["answer"] for r in vizwiz}
+    pairs = {i["image_id"]: i for i in load_truth(world.root)["pair_images"]}
     for line in (root / "vsr" / "test.jsonl").read_text().splitlines():
         row = json.loads(line)
-        image = truth[int(row["image"][:-4])]
+        image = pairs[int(row["image"][:-4])]
+        assert image["split"] == "heldout" and len(image["objects"]) == 2
         subj = next(o for o in image["objects"] if o["phrase"] == row["subj"])
         obj = next(o for o in image["objects"] if o["phrase"] == row["obj"])
         assert (subj["bbox"][0] + subj["bbox"][2] <= obj["bbox"][0]) == bool(row["label"])
@@ -132,7 +149,7 @@ def test_vqa_eval_files(world):
 
 def test_datasets_yaml_has_every_builder_and_eval_entry(world):
     cfg = OmegaConf.load(world.datasets_yaml)
-    assert len(cfg.datasets) == 25
+    assert len(cfg.datasets) == 27  # the 25 official builders and our vsr, hateful_memes
     expected = [
         "refcoco",
         "refcoco+",

@@ -15,9 +15,9 @@ Grammar: caption "a red circle and a blue square" (objects left to right; raw fi
 
 Files under DIR (paths relative to DIR):
 
-* `truth.json`: {config, colors, shapes, images: [{image_id, split: train|heldout, width, height, file,
+* `truth.json`: {config, colors, shapes, images and pair_images: [{image_id, split: train|heldout, width, height, file,
   caption, objects: [{object_id, color, shape, bbox [x, y, w, h], phrase}]}]}.
-* `datasets.yaml`: `datasets:` (data_type + build_info of all 25 builders) and `evaluation_datasets:`
+* `datasets.yaml`: `datasets:` (data_type + build_info of all 25 official builders and our 2) and `evaluation_datasets:`
   (eval_file_path, img_path, max_new_tokens, batch_size), absolute paths. The `type: shapes` default YAMLs
   (`minigpt4/configs/datasets/<builder>/shapes.yaml`) hold the same with root ${oc.env:SHAPES_WORLD,outputs/shapes_world}.
 * laion, cc_sbu: `laion/{00000..0000N}.tar`, `cc_sbu/...`: webdataset samples `<key>.jpg`, `<key>.json`
@@ -52,6 +52,12 @@ Files under DIR (paths relative to DIR):
   [identify]).
 * unnatural_instruction: `unnatural_instructions/filtered_unnatural_instruction.json` [{instruction,
   instances: [{instruction_with_input, input, constraints (str or null), output}]}].
+* vsr (ours): `vsr/train.jsonl` lines {image: <12 digits>.jpg, caption: "The red circle is left of the blue
+  square.", label: 1|0, relation, subj, obj}, each training two-object scene stated both ways; images
+  `vsr/images/`. The VSR files use their own scenes (`pair_images` in truth.json): two objects apart
+  horizontally, `num_train // 2` training and `num_heldout` held-out ones, whatever the world's objects per image.
+* hateful_memes (ours): `hm/train.jsonl` lines {id, img: img/<5+ digits>.png, label, text} over the training
+  scenes (label as the HM evaluation file's below); images `hm/img/`, image_path `hm`.
 
 Evaluation files (held-out scenes), for the readers in minigpt4/evaluation:
 
@@ -72,7 +78,7 @@ Evaluation files (held-out scenes), for the readers in minigpt4/evaluation:
 * GQA: `eval/gqa/testdev_balanced_questions.json` [{image: <id>.jpg, question, answer, question_id,
   fullAnswer}]; images `eval/gqa/images/`.
 * VSR: `eval/vsr/test.jsonl` lines {image: <12 digits>.jpg, caption: "The red circle is left of the blue
-  square.", label: 1|0, relation, subj, obj}; images `eval/vsr/images/`.
+  square.", label: 1|0, relation, subj, obj}, one per held-out two-object scene; images `eval/vsr/images/`.
 * HM: `eval/hm/dev.jsonl` lines {id, img: img/<5 digits>.png, label, text}; label 1 means the text does not
   describe the image (a synthetic stand-in for "hateful"); images `eval/hm/img/`, img_path `eval/hm`.
 * VQAv2 (not in the official scripts): `eval/vqav2/v2_OpenEnded_mscoco_val2014_questions.json` and

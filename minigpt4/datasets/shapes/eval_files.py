@@ -5,15 +5,21 @@ Returns the `evaluation_datasets` entries with paths relative to the world folde
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from minigpt4.datasets.shapes.grounding_files import REFER_SETS, heldout_split, refer_sentences
-from minigpt4.datasets.shapes.scene import SHAPES, Scene, horizontal_pairs, vqa_items
-from minigpt4.datasets.shapes.train_files import missing_shape_question, write_images, write_json
+from minigpt4.datasets.shapes.scene import SHAPES, Scene, vqa_items
+from minigpt4.datasets.shapes.train_files import (
+    hm_rows,
+    missing_shape_question,
+    vsr_row,
+    write_images,
+    write_json,
+    write_jsonl,
+)
 
 Images = dict[int, bytes]
 
@@ -179,51 +185,22 @@ def write_gqa_eval(
 
 
 def write_vsr_eval(
-    root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator
+    root: Path, pair_scenes: list[Scene], images: Images, rng: np.random.Generator
 ) -> dict[str, Any]:
+    """One statement per held-out two-object scene, true or swapped at random."""
     folder = root / "eval" / "vsr"
-    rows = []
-    chosen = [scene for scene in heldout(scenes) if horizontal_pairs(scene)]
+    chosen = heldout(pair_scenes)
     write_images(folder / "images", chosen, images, lambda s: f"{s.image_id:012d}.jpg")
-    for scene in chosen:
-        left, right = horizontal_pairs(scene)[0]
-        true_relation = rng.random() < 0.5
-        subj, obj = (left, right) if true_relation else (right, left)
-        rows.append(
-            {
-                "image": f"{scene.image_id:012d}.jpg",
-                "caption": f"The {subj.phrase} is left of the {obj.phrase}.",
-                "label": int(true_relation),
-                "relation": "left of",
-                "subj": subj.phrase,
-                "obj": obj.phrase,
-            }
-        )
-    lines = "".join(json.dumps(row) + "\n" for row in rows)
-    (folder / "test.jsonl").write_text(lines)
+    write_jsonl(folder / "test.jsonl", [vsr_row(scene, bool(rng.random() < 0.5)) for scene in chosen])
     return _entry("eval/vsr/test.jsonl", "eval/vsr/images")
 
 
 def write_hm_eval(root: Path, scenes: list[Scene], pngs: Images) -> dict[str, Any]:
-    """Hateful-Memes format; label 1 ('hateful') means the text does not describe the image (a synthetic proxy)."""
+    """Hateful-Memes dev.jsonl over the held-out scenes (see `train_files.hm_rows` for the labels)."""
     folder = root / "eval" / "hm"
     chosen = heldout(scenes)
     write_images(folder / "img", chosen, pngs, lambda s: f"{s.image_id:05d}.png")
-    rows = []
-    for index, scene in enumerate(chosen):
-        mismatched = index % 2 == 1
-        text_scene = chosen[(index + 1) % len(chosen)] if mismatched else scene
-        if mismatched and text_scene.caption() == scene.caption():
-            mismatched, text_scene = False, scene
-        rows.append(
-            {
-                "id": scene.image_id,
-                "img": f"img/{scene.image_id:05d}.png",
-                "label": int(mismatched),
-                "text": text_scene.caption(),
-            }
-        )
-    (folder / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_jsonl(folder / "dev.jsonl", hm_rows(chosen))
     return _entry("eval/hm/dev.jsonl", "eval/hm", batch_size=100)
 
 

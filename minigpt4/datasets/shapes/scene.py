@@ -32,6 +32,8 @@ SIZES: dict[str, dict[str, int]] = {
 
 # object side as a fraction of the image side, by number of objects: large, so a tiny model can learn shapes
 SIDE_FRACTION = {1: (0.45, 0.7), 2: (0.32, 0.44), 3: (0.26, 0.34)}
+# object ids of the two-object (VSR) scenes start here, clear of the main scenes' ids
+PAIR_OBJECT_IDS = 10_000_001
 
 
 @dataclass(frozen=True)
@@ -139,23 +141,48 @@ def make_scenes(config: WorldConfig) -> list[Scene]:
     """`num_train` training scenes then `num_heldout` held-out scenes, objects sorted left to right."""
     rng = np.random.default_rng(config.seed)
     scenes = []
-    color_names = list(COLORS)
     next_object_id = 1
     for index in range(config.num_train + config.num_heldout):
         count = int(rng.integers(config.min_objects, config.max_objects + 1))
-        colors = rng.choice(len(color_names), size=count, replace=False)
-        shapes = rng.choice(len(SHAPES), size=count, replace=False)
-        boxes = _place(rng, count, config.image_size)
-        objects = []
-        for color, shape, box in zip(colors, shapes, boxes):
-            objects.append(ShapeObject(next_object_id, color_names[int(color)], SHAPES[int(shape)], box))
-            next_object_id += 1
-        objects.sort(key=lambda obj: (obj.center[0], obj.center[1]))
+        objects = _objects(rng, count, config.image_size, next_object_id)
+        next_object_id += count
         split = "train" if index < config.num_train else "heldout"
         scenes.append(
             Scene(config.first_image_id + index, split, config.image_size, config.image_size, objects)
         )
     return scenes
+
+
+def make_pair_scenes(config: WorldConfig) -> list[Scene]:
+    """Two objects side by side (apart horizontally, so "left of" is unambiguous) for the spatial-relation
+    (VSR) files, whatever the world's objects per image: `num_train // 2` training then `num_heldout`
+    held-out scenes, image ids after the main scenes', from their own random stream (the main scenes do not
+    depend on them)."""
+    rng = np.random.default_rng(config.seed + 2)
+    first_id = config.first_image_id + config.num_train + config.num_heldout
+    num_train = max(1, config.num_train // 2)
+    scenes = []
+    for index in range(num_train + config.num_heldout):
+        objects = _objects(rng, 2, config.image_size, PAIR_OBJECT_IDS + 2 * index)
+        while not horizontal_pairs_of(objects):
+            objects = _objects(rng, 2, config.image_size, PAIR_OBJECT_IDS + 2 * index)
+        split = "train" if index < num_train else "heldout"
+        scenes.append(Scene(first_id + index, split, config.image_size, config.image_size, objects))
+    return scenes
+
+
+def _objects(rng: np.random.Generator, count: int, size: int, first_object_id: int) -> list[ShapeObject]:
+    """`count` objects of distinct colours and shapes, sorted left to right."""
+    color_names = list(COLORS)
+    colors = rng.choice(len(color_names), size=count, replace=False)
+    shapes = rng.choice(len(SHAPES), size=count, replace=False)
+    boxes = _place(rng, count, size)
+    objects = [
+        ShapeObject(first_object_id + i, color_names[int(color)], SHAPES[int(shape)], box)
+        for i, (color, shape, box) in enumerate(zip(colors, shapes, boxes))
+    ]
+    objects.sort(key=lambda obj: (obj.center[0], obj.center[1]))
+    return objects
 
 
 def draw(scene: Scene) -> Image.Image:
@@ -214,9 +241,8 @@ def absent_shape(scene: Scene) -> str | None:
 
 def horizontal_pairs(scene: Scene) -> list[tuple[ShapeObject, ShapeObject]]:
     """(left, right) pairs whose boxes do not overlap horizontally, so 'left of' is unambiguous."""
-    pairs = []
-    for a in scene.objects:
-        for b in scene.objects:
-            if a is not b and a.bbox[0] + a.bbox[2] <= b.bbox[0]:
-                pairs.append((a, b))
-    return pairs
+    return horizontal_pairs_of(scene.objects)
+
+
+def horizontal_pairs_of(objects: list[ShapeObject]) -> list[tuple[ShapeObject, ShapeObject]]:
+    return [(a, b) for a in objects for b in objects if a is not b and a.bbox[0] + a.bbox[2] <= b.bbox[0]]

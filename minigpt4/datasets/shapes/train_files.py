@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from minigpt4.datasets.boxes import box_string
-from minigpt4.datasets.shapes.scene import COLORS, NUMBER_WORDS, Scene, absent_shape, vqa_items
+from minigpt4.datasets.shapes.scene import (
+    COLORS,
+    NUMBER_WORDS,
+    Scene,
+    absent_shape,
+    horizontal_pairs,
+    vqa_items,
+)
 
 Images = dict[int, bytes]  # image_id -> JPEG bytes
 
@@ -355,3 +362,59 @@ def missing_shape_question(scene: Scene) -> tuple[str, str]:
         return f"What color is the {shape}?", "unanswerable"
     obj = scene.objects[0]
     return f"What color is the {obj.shape}?", obj.color
+
+
+# -- VSR and Hateful Memes (ours: builders `vsr`, `hateful_memes`) -----------------------------------------
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def vsr_row(scene: Scene, true_relation: bool) -> dict[str, Any]:
+    """A VSR record about the scene's first (left, right) pair: stated the right way round or swapped."""
+    left, right = horizontal_pairs(scene)[0]
+    subj, obj = (left, right) if true_relation else (right, left)
+    return {
+        "image": f"{scene.image_id:012d}.jpg",
+        "caption": f"The {subj.phrase} is left of the {obj.phrase}.",
+        "label": int(true_relation),
+        "relation": "left of",
+        "subj": subj.phrase,
+        "obj": obj.phrase,
+    }
+
+
+def write_vsr(root: Path, pair_scenes: list[Scene], images: Images) -> dict[str, Any]:
+    """vsr/train.jsonl: each two-object training scene stated both ways; images vsr/images/<12 digits>.jpg."""
+    chosen = train(pair_scenes)
+    write_images(root / "vsr" / "images", chosen, images, lambda s: f"{s.image_id:012d}.jpg")
+    write_jsonl(root / "vsr" / "train.jsonl", [vsr_row(s, truth) for s in chosen for truth in (True, False)])
+    return {"image_path": "vsr/images", "ann_path": "vsr/train.jsonl"}
+
+
+def hm_rows(scenes: list[Scene]) -> list[dict[str, Any]]:
+    """Hateful-Memes records; label 1 ('hateful') when the text is another scene's caption (a synthetic proxy:
+    the text does not describe the image). Every second scene gets the next scene's caption."""
+    rows = []
+    for index, scene in enumerate(scenes):
+        text_scene = scenes[(index + 1) % len(scenes)] if index % 2 == 1 else scene
+        mismatched = text_scene.caption() != scene.caption()
+        rows.append(
+            {
+                "id": scene.image_id,
+                "img": f"img/{scene.image_id:05d}.png",
+                "label": int(mismatched),
+                "text": text_scene.caption(),
+            }
+        )
+    return rows
+
+
+def write_hateful_memes(root: Path, scenes: list[Scene], pngs: Images) -> dict[str, Any]:
+    """hm/train.jsonl over the training scenes; images hm/img/<5 digits>.png (the official layout)."""
+    chosen = train(scenes)
+    write_images(root / "hm" / "img", chosen, pngs, lambda s: f"{s.image_id:05d}.png")
+    write_jsonl(root / "hm" / "train.jsonl", hm_rows(chosen))
+    return {"image_path": "hm", "ann_path": "hm/train.jsonl"}

@@ -16,7 +16,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from minigpt4.datasets.shapes import eval_files, grounding_files, train_files
-from minigpt4.datasets.shapes.scene import WorldConfig, draw, encode, make_scenes
+from minigpt4.datasets.shapes.scene import WorldConfig, draw, encode, make_pair_scenes, make_scenes
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class WorldInfo:
     root: Path
     config: WorldConfig
     scenes: list[Any]
+    pair_scenes: list[Any]  # the two-object scenes of the VSR files
     datasets_yaml: Path
     truth_json: Path
     build_infos: dict[str, dict[str, Any]]  # relative paths
@@ -38,7 +39,7 @@ class WorldInfo:
     seconds: float
 
     def scene(self, image_id: int) -> Any:
-        return next(scene for scene in self.scenes if scene.image_id == image_id)
+        return next(scene for scene in self.scenes + self.pair_scenes if scene.image_id == image_id)
 
 
 def _prefix(
@@ -73,9 +74,12 @@ def evaluation_section(eval_entries: dict[str, dict[str, Any]], root: str) -> di
     return {name: _prefix(entry, root) for name, entry in eval_entries.items()}
 
 
-def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], dict, dict]:
+def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], dict, dict]:
+    """Scenes, two-object (VSR) scenes, builder build_infos and evaluation entries."""
     scenes = make_scenes(config)
+    pair_scenes = make_pair_scenes(config)
     drawn = {scene.image_id: draw(scene) for scene in scenes}
+    pair_jpegs = {scene.image_id: encode(draw(scene), "JPEG") for scene in pair_scenes}
     jpegs = {image_id: encode(image, "JPEG") for image_id, image in drawn.items()}
     pngs = {image_id: encode(image, "PNG") for image_id, image in drawn.items()}
     rng = np.random.default_rng(config.seed + 1)  # questions; separate stream so scenes do not depend on it
@@ -98,6 +102,8 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], dict, dict]
     infos.update(train_files.write_llava(root, scenes))
     infos["multitask_conversation"] = train_files.write_multitask_conversation(root, scenes)
     infos["unnatural_instruction"] = train_files.write_unnatural(root, scenes)
+    infos["vsr"] = train_files.write_vsr(root, pair_scenes, pair_jpegs)
+    infos["hateful_memes"] = train_files.write_hateful_memes(root, scenes, pngs)
 
     evals: dict[str, dict[str, Any]] = {}
     evals.update(eval_files.write_refcoco_eval(root, scenes))
@@ -105,11 +111,11 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], dict, dict]
     evals["vizwiz"] = eval_files.write_vizwiz_eval(root, scenes, jpegs)
     evals["iconvqa"] = eval_files.write_iconqa_eval(root, scenes, pngs, rng)
     evals["gqa"] = eval_files.write_gqa_eval(root, scenes, jpegs, rng)
-    evals["vsr"] = eval_files.write_vsr_eval(root, scenes, jpegs, rng)
+    evals["vsr"] = eval_files.write_vsr_eval(root, pair_scenes, pair_jpegs, rng)
     evals["hm"] = eval_files.write_hm_eval(root, scenes, pngs)
     evals["vqav2"] = eval_files.write_vqav2_eval(root, scenes, jpegs, rng)
     evals["coco_caption"] = eval_files.write_caption_eval(root, scenes)
-    return scenes, infos, evals
+    return scenes, pair_scenes, infos, evals
 
 
 def generate_world(
@@ -137,7 +143,7 @@ def generate_world(
     )
     root = Path(out_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    scenes, infos, evals = write_files(root, config)
+    scenes, pair_scenes, infos, evals = write_files(root, config)
 
     section = {
         "datasets": datasets_section(infos, str(root)),
@@ -155,14 +161,19 @@ def generate_world(
         "colors": list(train_files.COLORS),
         "shapes": list(eval_files.SHAPES),
         "images": [scene.to_json() for scene in scenes],
+        "pair_images": [scene.to_json() for scene in pair_scenes],
     }
     truth_json = root / "truth.json"
     truth_json.write_text(json.dumps(truth))
     seconds = time.perf_counter() - start
     logger.info(
-        "shapes world (%s, %d images) written to %s in %.1f s", config.size, len(scenes), root, seconds
+        "shapes world (%s, %d images) written to %s in %.1f s",
+        config.size,
+        len(scenes) + len(pair_scenes),
+        root,
+        seconds,
     )
-    return WorldInfo(root, config, scenes, datasets_yaml, truth_json, infos, evals, seconds)
+    return WorldInfo(root, config, scenes, pair_scenes, datasets_yaml, truth_json, infos, evals, seconds)
 
 
 def shapes_default_yamls() -> dict[str, str]:
@@ -170,7 +181,7 @@ def shapes_default_yamls() -> dict[str, str]:
     the small world's build_info under ${oc.env:SHAPES_WORLD,outputs/shapes_world}. Pinned by a test."""
     config = WorldConfig.from_size("small")
     with tempfile.TemporaryDirectory() as tmp:
-        _, infos, _ = write_files(Path(tmp), config)
+        _, _, infos, _ = write_files(Path(tmp), config)
     texts = {}
     for name, node in datasets_section(infos, ENV_ROOT).items():
         body = OmegaConf.to_yaml(OmegaConf.create({"datasets": {name: node}}))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from minigpt4.common.errors import DataError
+from minigpt4.datasets.files import load_jsonl
 
 
 @dataclass
@@ -96,17 +97,7 @@ class Benchmark:
             raise DataError(f"{self.dataset}: {path} is not valid JSON ({exc})") from exc
 
     def _load_jsonl(self, path: Path, what: str) -> list[dict[str, Any]]:
-        path = self._file(path, what)
-        rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise DataError(
-                        f"{self.dataset}: {path} line {number} is not valid JSON ({exc})"
-                    ) from exc
-        return rows
+        return load_jsonl(self._file(path, what), self.dataset, "the official eval file format")
 
     def _field(self, record: Mapping[str, Any], key: str, path: Path, index: int) -> Any:
         if key not in record:
