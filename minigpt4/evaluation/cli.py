@@ -21,7 +21,7 @@ from minigpt4.common.dist import get_rank, init_distributed_mode, is_main_proces
 from minigpt4.common.errors import ConfigError, MiniGPTError
 from minigpt4.common.logging import setup_logger
 from minigpt4.evaluation.benchmarks import REC_BENCHMARKS, VQA_BENCHMARKS
-from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs
+from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
 from minigpt4.evaluation.summary import markdown_table, update_summary
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None, script_benchmarks: Sequence[str], descripti
         num_workers = (
             args.num_workers if args.num_workers is not None else int(cfg.run_cfg.get("num_workers", 0))
         )
-        results = evaluate_jobs(jobs, model, vis_processor, save_path, device, num_workers)
+        results = evaluate_jobs(
+            jobs, model, vis_processor, save_path, device, num_workers, source=model_source(cfg.model_cfg)
+        )
         if is_main_process():
             summary = update_summary(save_path, results)
             print(markdown_table({key: summary[key] for key in results}))

@@ -3,6 +3,8 @@
 Layout per benchmark split: `<save_path>/<benchmark>/<split>.parts/predictions.rank<R>.jsonl`, one JSON record
 per line, flushed after every batch. A killed run leaves complete lines (and at most one torn last line, which
 is ignored); the next run, with any number of processes, skips every key found in any rank's file.
+`source.json` beside them records what made the predictions (checkpoint file, LLM, max_new_tokens): a run
+with another source refuses to resume there instead of mixing two models' answers in one score.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from minigpt4.common.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,30 @@ class PredictionStore:
                             "%s line %d is incomplete (interrupted write); it will be redone", path, number
                         )
         return records
+
+    @property
+    def source_path(self) -> Path:
+        return self.directory / "source.json"
+
+    def check_source(self, source: Mapping[str, Any]) -> None:
+        """Raise when predictions here came from another source; record `source` where none is recorded yet
+        (call on one rank, before any append)."""
+        source = json.loads(json.dumps(dict(source)))  # as it reads back from disk
+        if self.source_path.is_file():
+            recorded = json.loads(self.source_path.read_text())
+            changed = sorted(
+                key for key in recorded.keys() | source.keys() if recorded.get(key) != source.get(key)
+            )
+            if changed and self.read_all():
+                details = "; ".join(
+                    f"{key}: was {recorded.get(key)!r}, now {source.get(key)!r}" for key in changed
+                )
+                raise DataError(
+                    f"{self.directory} holds predictions from another source ({details}); delete that folder "
+                    "to start over, or choose another run.save_path"
+                )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.source_path.write_text(json.dumps(source, indent=1, sort_keys=True) + "\n")
 
     def done_keys(self) -> set[str]:
         return {str(record["key"]) for record in self.read_all()}

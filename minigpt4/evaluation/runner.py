@@ -137,12 +137,17 @@ def run_job(
     save_path: str | Path,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
+    source: Mapping[str, Any] | None = None,
 ) -> ScoreResult | None:
     """Answer the job's remaining samples on this rank's shard; on rank 0, merge, score and save. Returns the
-    score on rank 0 (None elsewhere)."""
+    score on rank 0 (None elsewhere). `source` (see `model_source`) names the model: predictions saved by
+    another source are not resumed from."""
     rank, world_size = get_rank(), get_world_size()
     split_dir = Path(save_path) / job.benchmark.dataset
     store = PredictionStore(split_dir / f"{job.split}.parts", rank)
+    if rank == 0:
+        store.check_source({**(source or {}), "max_new_tokens": job.max_new_tokens})
+    barrier()
     done = store.done_keys()
     barrier()  # everyone has read the same done set before anyone appends
     todo = [sample for sample in job.samples if sample.key not in done][rank::world_size]
@@ -184,13 +189,29 @@ def write_split_result(path: Path, job: SplitJob, result: ScoreResult, records: 
     path.write_text(json.dumps(payload, indent=1) + "\n")
 
 
+def model_source(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies the evaluated model: its checkpoint file (path, size, modification time) and LLM."""
+    ckpt = str(model_cfg.get("ckpt") or "")
+    source: dict[str, Any] = {"ckpt": ckpt, "llama_model": str(model_cfg.get("llama_model") or "")}
+    if ckpt and Path(ckpt).is_file():
+        stat = Path(ckpt).stat()
+        source.update(ckpt=str(Path(ckpt).resolve()), ckpt_bytes=stat.st_size, ckpt_mtime_ns=stat.st_mtime_ns)
+    return source
+
+
 def evaluate_jobs(
-    jobs: Sequence[SplitJob], model, vis_processor, save_path: str | Path, device="cpu", num_workers: int = 0
+    jobs: Sequence[SplitJob],
+    model,
+    vis_processor,
+    save_path: str | Path,
+    device="cpu",
+    num_workers: int = 0,
+    source: Mapping[str, Any] | None = None,
 ) -> dict[str, ScoreResult]:
     """Run every job; returns {benchmark/split: score} on rank 0 (empty elsewhere)."""
     results = {}
     for job in jobs:
-        result = run_job(job, model, vis_processor, save_path, device, num_workers)
+        result = run_job(job, model, vis_processor, save_path, device, num_workers, source)
         if result is not None:
             results[job.key] = result
             logger.info("%s: %.4f (n=%d, unparsable=%d)", job.key, result.score, result.n, result.unparsable)

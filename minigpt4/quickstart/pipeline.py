@@ -155,7 +155,7 @@ def evaluate_captions(checkpoint: Path, batch_size: int = 25) -> tuple[float, fl
 
 def evaluate_v2(checkpoint: Path) -> dict[str, Any]:
     from minigpt4.common.config import Config
-    from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs
+    from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
 
     cfg = Config.from_path(
         REPO_ROOT / "eval_configs/shapes_benchmark_evaluation.yaml",
@@ -168,7 +168,7 @@ def evaluate_v2(checkpoint: Path) -> dict[str, Any]:
         for job in prepare_jobs(cfg.evaluation_datasets_cfg, ["gqa", "refcoco"])
         if job.key.startswith("gqa/") or job.key == "refcoco/val"
     ]
-    scores = evaluate_jobs(jobs, model, processor, output_root() / "eval")
+    scores = evaluate_jobs(jobs, model, processor, output_root() / "eval", source=model_source(cfg.model_cfg))
     return {key.split("/")[0]: score for key, score in scores.items()}
 
 

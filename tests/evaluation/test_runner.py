@@ -8,7 +8,7 @@ import os
 import pytest
 
 from minigpt4.common.errors import ConfigError, DataError
-from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs
+from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
 from minigpt4.evaluation.summary import update_summary
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from tests.evaluation.eval_world import StubModel, eval_config, write_eval_world
@@ -55,6 +55,32 @@ def test_killed_run_resumes_without_redoing_samples(world, tmp_path):
     assert resumed.rows == 2  # only the two samples never answered
     fresh = evaluate_jobs(jobs, StubModel(), processor(), tmp_path / "fresh")
     assert results["gqa/val"].score == fresh["gqa/val"].score
+
+
+def test_predictions_of_another_checkpoint_are_not_resumed(world, tmp_path):
+    config = eval_config(world, batch_size=2, names=("gqa",))
+    jobs = prepare_jobs(config, ["gqa"])
+    first, second = tmp_path / "a.pth", tmp_path / "b.pth"
+    first.write_bytes(b"weights a")
+    second.write_bytes(b"other weights b")
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_jobs(
+            jobs, StubModel(fail_after=1), processor(), tmp_path, source=model_source({"ckpt": first})
+        )
+    with pytest.raises(
+        DataError, match=r"gqa/val\.parts holds predictions from another source \(ckpt: was .*a\.pth"
+    ):
+        evaluate_jobs(jobs, StubModel(), processor(), tmp_path, source=model_source({"ckpt": second}))
+    first.write_bytes(b"weights A, retrained")  # same path, new file: still another source
+    with pytest.raises(DataError, match=r"ckpt_bytes: was 9, now 20"):
+        evaluate_jobs(jobs, StubModel(), processor(), tmp_path, source=model_source({"ckpt": first}))
+    (tmp_path / "gqa" / "val.parts" / "predictions.rank0.jsonl").unlink()  # nothing to mix: starts over
+    resumed = StubModel()
+    evaluate_jobs(jobs, resumed, processor(), tmp_path, source=model_source({"ckpt": second}))
+    assert resumed.rows == len(jobs[0].samples)
+    again = StubModel()
+    evaluate_jobs(jobs, again, processor(), tmp_path, source=model_source({"ckpt": second}))
+    assert again.rows == 0  # same source: everything already answered
 
 
 def test_missing_image_is_an_error_before_model_work(world, tmp_path):
@@ -120,5 +146,5 @@ def test_two_processes_give_the_same_scores_as_one(world, tmp_path):
     single = json.loads((tmp_path / "one" / "summary.json").read_text())
     double = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert single == double
-    parts = sorted(p.name for p in (tmp_path / "two" / "hm" / "val.parts").iterdir())
+    parts = sorted(p.name for p in (tmp_path / "two" / "hm" / "val.parts").glob("predictions*"))
     assert parts == ["predictions.rank0.jsonl", "predictions.rank1.jsonl"]
