@@ -1,5 +1,5 @@
 """`make quickstart`: shapes world -> tiny image encoder -> tiny MiniGPT-4 (stage 1, stage 2) and MiniGPT-v2
--> evaluation -> table.
+(text-only LLM pretraining, multi-task finetune) -> evaluation -> table.
 
 Everything runs on CPU in a few minutes and writes under `outputs/` (override with MINIGPT4_QUICKSTART
 and SHAPES_WORLD). The trained checkpoints are what demo.py, demo_v2.py and the Python API open by default:
@@ -31,7 +31,8 @@ STAGES = (
     # (train config, job id, what to take as model.ckpt)
     ("train_configs/shapes/minigpt4_stage1.yaml", "minigpt4_stage1", None),
     ("train_configs/shapes/minigpt4_stage2.yaml", "minigpt4_tiny", "minigpt4_stage1"),
-    ("train_configs/shapes/minigptv2_finetune.yaml", "minigpt_v2_tiny", None),
+    ("train_configs/shapes/minigptv2_text_pretrain.yaml", "minigpt_v2_text", None),
+    ("train_configs/shapes/minigptv2_finetune.yaml", "minigpt_v2_tiny", "minigpt_v2_text"),
 )
 # The pretrained tiny encoder, where the shapes configs' model.vit_ckpt looks for it
 VIT_FILE = "tiny_eva_vit.pth"
@@ -187,16 +188,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from minigpt4.datasets.shapes import generate_world
 
-    say(f"[1/6] shapes world -> {world_root()}")
+    steps = len(STAGES) + 3
+    say(f"[1/{steps}] shapes world -> {world_root()}")
     generate_world(world_root(), **WORLD)
-    say(f"[2/6] pretrain the tiny image encoder -> {output_root() / VIT_FILE}")
+    say(f"[2/{steps}] pretrain the tiny image encoder -> {output_root() / VIT_FILE}")
     pretrain_image_encoder()
     checkpoints = {}
     for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=3):
-        say(f"[{index}/6] train {job_id} ({cfg_path})")
+        say(f"[{index}/{steps}] train {job_id} ({cfg_path})")
         checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, list(args.options))
 
-    say("[6/6] evaluate on held-out shapes")
+    say(f"[{steps}/{steps}] evaluate on held-out shapes")
     # the evaluation runner resumes from the predictions it finds; these are new models
     shutil.rmtree(output_root() / "eval", ignore_errors=True)
     caption_acc, caption_chance_level = evaluate_captions(checkpoints["minigpt4_tiny"])

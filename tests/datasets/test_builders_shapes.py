@@ -202,14 +202,21 @@ def test_webdataset_streams_yield_train_captions(built, truth):
 def test_unnatural_instruction_is_text_only(built, truth):
     dataset = built["unnatural_instruction"]["train"]
     captions = truth.train_captions()
+    assert len(dataset) == 2 * sum(i["split"] == "train" for i in truth.images.values())  # two per scene
+    answers = []
     for index in range(len(dataset)):
         sample = dataset[index]
         assert set(sample) == {"instruction_input", "answer"}
         caption = max((c for c in captions if c in sample["instruction_input"]), key=len)
         image = next(i for i in truth.images.values() if i["caption"] == caption)
-        assert sample["answer"] == ", ".join(o["color"] for o in image["objects"])
-        constraint = "separate the colors with commas"
-        assert (constraint in sample["instruction_input"]) == (index % 2 == 1)
+        text = sample["instruction_input"]
+        assert text.startswith(f"the image shows {caption} is there a ")  # the text processor drops the '.'
+        constraint = " answer yes or no"
+        assert text.endswith(constraint) == (index % 3 == 2)
+        question = text[len(f"the image shows {caption} ") :].removesuffix(constraint)
+        assert sample["answer"] == vqa_answer(question, image)
+        answers.append(sample["answer"])
+    assert set(answers) == {"yes", "no"}
 
 
 def test_collated_batches_have_the_model_keys(built):

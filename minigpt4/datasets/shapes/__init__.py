@@ -51,7 +51,8 @@ Files under DIR (paths relative to DIR):
 * multitask_conversation: `multitask_conversation/multitask_conversation.json` (3 turns: [vqa], [refer],
   [identify]).
 * unnatural_instruction: `unnatural_instructions/filtered_unnatural_instruction.json` [{instruction,
-  instances: [{instruction_with_input, input, constraints (str or null), output}]}].
+  instances: [{instruction_with_input, input, constraints (str or null), output}]}], two per training scene:
+  "The image shows a red circle. Is there a blue circle?" -> "no" (the VQA yes/no question asked of a description).
 * vsr (ours): `vsr/train.jsonl` lines {image: <12 digits>.jpg, caption: "The red circle is left of the blue
   square.", label: 1|0, relation, subj, obj}, each training two-object scene stated both ways; images
   `vsr/images/`. The VSR files use their own scenes (`pair_images` in truth.json): two objects apart

@@ -223,14 +223,19 @@ def vqa_items(scene: Scene, rng: np.random.Generator) -> list[dict[str, str]]:
     items.append(
         {"question": "How many objects are there?", "answer": str(len(scene.objects)), "kind": "count"}
     )
+    items.append(yesno_item(scene, rng))
+    return items
+
+
+def yesno_item(scene: Scene, rng: np.random.Generator) -> dict[str, str]:
+    """'Is there a <colour> <shape>?': half the time about an object of the scene, else a random pair."""
     present = {(obj.color, obj.shape) for obj in scene.objects}
     color, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
     if rng.random() < 0.5:
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         color, shape = obj.color, obj.shape
     answer = "yes" if (color, shape) in present else "no"
-    items.append({"question": f"Is there a {color} {shape}?", "answer": answer, "kind": "yesno"})
-    return items
+    return {"question": f"Is there a {color} {shape}?", "answer": answer, "kind": "yesno"}
 
 
 def absent_shape(scene: Scene) -> str | None:

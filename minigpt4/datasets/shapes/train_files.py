@@ -22,6 +22,7 @@ from minigpt4.datasets.shapes.scene import (
     absent_shape,
     horizontal_pairs,
     vqa_items,
+    yesno_item,
 )
 
 Images = dict[int, bytes]  # image_id -> JPEG bytes
@@ -333,26 +334,41 @@ def write_multitask_conversation(root: Path, scenes: list[Scene]) -> dict[str, A
     return {"image_path": "coco/train", "ann_path": "multitask_conversation/multitask_conversation.json"}
 
 
-def write_unnatural(root: Path, scenes: list[Scene]) -> dict[str, Any]:
+def write_unnatural(root: Path, scenes: list[Scene], rng: np.random.Generator) -> dict[str, Any]:
+    """Two text-only yes/no questions per training scene, asked of its description: "The image shows a red
+    circle. Is there a blue circle?" -> "no". The text form of the VQA yes/no question: it teaches a tiny random
+    LLM to compare words before it has to compare words with images."""
     records = []
-    for index, scene in enumerate(train(scenes)):
-        colors = ", ".join(obj.color for obj in scene.objects)
-        instruction = f"List the colors mentioned in this description, in order: {scene.sentence()}"
-        records.append(
-            {
-                "instruction": "List the colors mentioned in a description, in order.",
-                "instances": [
-                    {
-                        "instruction_with_input": instruction,
-                        "input": scene.sentence(),
-                        "constraints": "Separate the colors with commas." if index % 2 else None,
-                        "output": colors,
-                    }
-                ],
-            }
-        )
+    for scene in train(scenes):
+        for _ in range(2):
+            item = yesno_item(scene, rng)
+            records.append(
+                _unnatural_record(
+                    "Answer a yes/no question about a description of an image.",
+                    f"The image shows {scene.caption()}. {item['question']}",
+                    scene.sentence(),
+                    "Answer yes or no." if len(records) % 3 == 2 else None,  # both record forms occur
+                    item["answer"],
+                )
+            )
     write_json(root / "unnatural_instructions" / "filtered_unnatural_instruction.json", records)
     return {"ann_path": "unnatural_instructions/filtered_unnatural_instruction.json"}
+
+
+def _unnatural_record(
+    instruction: str, with_input: str, text: str, constraints: str | None, output: str
+) -> dict[str, Any]:
+    return {
+        "instruction": instruction,
+        "instances": [
+            {
+                "instruction_with_input": with_input,
+                "input": text,
+                "constraints": constraints,
+                "output": output,
+            }
+        ],
+    }
 
 
 def missing_shape_question(scene: Scene) -> tuple[str, str]:

@@ -101,7 +101,10 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], 
     infos.update(grounding_files.write_flickr(root, scenes, jpegs))
     infos.update(train_files.write_llava(root, scenes))
     infos["multitask_conversation"] = train_files.write_multitask_conversation(root, scenes)
-    infos["unnatural_instruction"] = train_files.write_unnatural(root, scenes)
+    # own stream: the text-only questions do not shift the question draws of the files written after them
+    infos["unnatural_instruction"] = train_files.write_unnatural(
+        root, scenes, np.random.default_rng(config.seed + 3)
+    )
     infos["vsr"] = train_files.write_vsr(root, pair_scenes, pair_jpegs)
     infos["hateful_memes"] = train_files.write_hateful_memes(root, scenes, pngs)
 
