@@ -200,7 +200,9 @@ def test_user_registered_model_declares_its_default_yaml(tmp_path):
 
 
 def test_shapes_eval_config_builds_the_model_the_shapes_finetune_trains(repo_root):
-    train = Config.from_path(repo_root / "train_configs/shapes/minigptv2_finetune.yaml", purpose="train").model_cfg
+    train = Config.from_path(
+        repo_root / "train_configs/shapes/minigptv2_finetune.yaml", purpose="train"
+    ).model_cfg
     evaluation = Config.from_path(repo_root / "eval_configs/shapes_benchmark_evaluation.yaml", purpose="eval")
     for key in ("arch", "model_type", "vit_width", "vit_depth", "vit_ckpt", "freeze_vit", "llm_config"):
         assert evaluation.model_cfg.get(key) == train.get(key), key
