@@ -53,9 +53,9 @@ class PredictionStore:
     def source_path(self) -> Path:
         return self.directory / "source.json"
 
-    def check_source(self, source: Mapping[str, Any]) -> None:
-        """Raise when predictions here came from another source; record `source` where none is recorded yet
-        (call on one rank, before any append)."""
+    def check_source(self, source: Mapping[str, Any], record: bool = True) -> None:
+        """Raise when predictions here came from another source, else record `source` (`record`: on one rank
+        only; every rank checks, so none is left waiting for a rank that raised)."""
         source = json.loads(json.dumps(dict(source)))  # as it reads back from disk
         if self.source_path.is_file():
             recorded = json.loads(self.source_path.read_text())
@@ -70,8 +70,11 @@ class PredictionStore:
                     f"{self.directory} holds predictions from another source ({details}); delete that folder "
                     "to start over, or choose another run.save_path"
                 )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.source_path.write_text(json.dumps(source, indent=1, sort_keys=True) + "\n")
+        if record:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            partial = self.source_path.with_suffix(".json.tmp")  # other ranks may be reading the file
+            partial.write_text(json.dumps(source, indent=1, sort_keys=True) + "\n")
+            partial.replace(self.source_path)
 
     def done_keys(self) -> set[str]:
         return {str(record["key"]) for record in self.read_all()}

@@ -145,9 +145,7 @@ def run_job(
     rank, world_size = get_rank(), get_world_size()
     split_dir = Path(save_path) / job.benchmark.dataset
     store = PredictionStore(split_dir / f"{job.split}.parts", rank)
-    if rank == 0:
-        store.check_source({**(source or {}), "max_new_tokens": job.max_new_tokens})
-    barrier()
+    store.check_source({**(source or {}), "max_new_tokens": job.max_new_tokens}, record=rank == 0)
     done = store.done_keys()
     barrier()  # everyone has read the same done set before anyone appends
     todo = [sample for sample in job.samples if sample.key not in done][rank::world_size]

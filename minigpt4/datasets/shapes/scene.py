@@ -163,8 +163,8 @@ def make_pair_scenes(config: WorldConfig) -> list[Scene]:
     num_train = max(1, config.num_train // 2)
     scenes = []
     for index in range(num_train + config.num_heldout):
-        objects = _objects(rng, 2, config.image_size, PAIR_OBJECT_IDS + 2 * index)
-        while not horizontal_pairs_of(objects):
+        objects: list[ShapeObject] = []
+        while not horizontal_pairs(objects):  # redraw until one is wholly left of the other
             objects = _objects(rng, 2, config.image_size, PAIR_OBJECT_IDS + 2 * index)
         split = "train" if index < num_train else "heldout"
         scenes.append(Scene(first_id + index, split, config.image_size, config.image_size, objects))
@@ -244,10 +244,6 @@ def absent_shape(scene: Scene) -> str | None:
     return missing[0] if missing else None
 
 
-def horizontal_pairs(scene: Scene) -> list[tuple[ShapeObject, ShapeObject]]:
+def horizontal_pairs(objects: list[ShapeObject]) -> list[tuple[ShapeObject, ShapeObject]]:
     """(left, right) pairs whose boxes do not overlap horizontally, so 'left of' is unambiguous."""
-    return horizontal_pairs_of(scene.objects)
-
-
-def horizontal_pairs_of(objects: list[ShapeObject]) -> list[tuple[ShapeObject, ShapeObject]]:
     return [(a, b) for a in objects for b in objects if a is not b and a.bbox[0] + a.bbox[2] <= b.bbox[0]]

@@ -342,33 +342,20 @@ def write_unnatural(root: Path, scenes: list[Scene], rng: np.random.Generator) -
     for scene in train(scenes):
         for _ in range(2):
             item = yesno_item(scene, rng)
+            instance = {
+                "instruction_with_input": f"The image shows {scene.caption()}. {item['question']}",
+                "input": scene.sentence(),
+                "constraints": "Answer yes or no." if len(records) % 3 == 2 else None,  # both forms occur
+                "output": item["answer"],
+            }
             records.append(
-                _unnatural_record(
-                    "Answer a yes/no question about a description of an image.",
-                    f"The image shows {scene.caption()}. {item['question']}",
-                    scene.sentence(),
-                    "Answer yes or no." if len(records) % 3 == 2 else None,  # both record forms occur
-                    item["answer"],
-                )
+                {
+                    "instruction": "Answer a yes/no question about a description of an image.",
+                    "instances": [instance],
+                }
             )
     write_json(root / "unnatural_instructions" / "filtered_unnatural_instruction.json", records)
     return {"ann_path": "unnatural_instructions/filtered_unnatural_instruction.json"}
-
-
-def _unnatural_record(
-    instruction: str, with_input: str, text: str, constraints: str | None, output: str
-) -> dict[str, Any]:
-    return {
-        "instruction": instruction,
-        "instances": [
-            {
-                "instruction_with_input": with_input,
-                "input": text,
-                "constraints": constraints,
-                "output": output,
-            }
-        ],
-    }
 
 
 def missing_shape_question(scene: Scene) -> tuple[str, str]:
@@ -390,7 +377,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def vsr_row(scene: Scene, true_relation: bool) -> dict[str, Any]:
     """A VSR record about the scene's first (left, right) pair: stated the right way round or swapped."""
-    left, right = horizontal_pairs(scene)[0]
+    left, right = horizontal_pairs(scene.objects)[0]
     subj, obj = (left, right) if true_relation else (right, left)
     return {
         "image": f"{scene.image_id:012d}.jpg",
