@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 
 from minigpt4.common.errors import DataError
 from minigpt4.common.logging import progress
+from minigpt4.common.optims import cosine_lr, warmup_lr
 from minigpt4.models.builder_args import vit_config
 from minigpt4.models.eva_vit import VisionTransformer
 from minigpt4.processors.image import Blip2ImageEvalProcessor
@@ -93,9 +93,8 @@ def load_images(paths: list[Path], image_size: int) -> Tensor:
 def lr_at(step: int, recipe: EncoderRecipe) -> float:
     """Linear warmup from lr / warmup_steps, then cosine from lr to min_lr at the last step."""
     if step < recipe.warmup_steps:
-        return recipe.lr * (step + 1) / recipe.warmup_steps
-    done = (step - recipe.warmup_steps) / max(recipe.steps - recipe.warmup_steps, 1)
-    return recipe.min_lr + (recipe.lr - recipe.min_lr) * 0.5 * (1 + math.cos(math.pi * done))
+        return warmup_lr(step + 1, recipe.warmup_steps, 0.0, recipe.lr)
+    return cosine_lr(step - recipe.warmup_steps, recipe.steps - recipe.warmup_steps, recipe.lr, recipe.min_lr)
 
 
 @torch.no_grad()
