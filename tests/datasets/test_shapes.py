@@ -36,6 +36,15 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     assert digest(a.root) == digest(b.root) != digest(c.root)
 
 
+def test_regenerating_a_smaller_world_leaves_no_file_of_the_larger(tmp_path):
+    generate_world(tmp_path / "w", num_train=8, num_heldout=8)
+    (tmp_path / "w" / "notes.txt").write_text("kept only if the folder is not a world")
+    smaller = generate_world(tmp_path / "w", num_train=4, num_heldout=6)
+    fresh = generate_world(tmp_path / "fresh", num_train=4, num_heldout=6)
+    assert digest(smaller.root) == digest(fresh.root)
+    assert len(list((smaller.root / "coco" / "train").iterdir())) == 10
+
+
 def test_truth_is_consistent(world):
     truth = load_truth(world.root)
     images = truth["images"]

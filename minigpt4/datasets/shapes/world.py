@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -132,7 +133,8 @@ def generate_world(
     max_objects: int | None = None,
     num_shards: int | None = None,
 ) -> WorldInfo:
-    """Write the world under `out_dir` (created; existing files are overwritten) and return its description."""
+    """Write the world under `out_dir` and return its description. A world already there (it has truth.json) is
+    removed first, so no file of a differently sized world lingers; other existing files are overwritten."""
     start = time.perf_counter()
     config = WorldConfig.from_size(
         size,
@@ -145,6 +147,8 @@ def generate_world(
         num_shards=num_shards,
     )
     root = Path(out_dir).resolve()
+    if (root / "truth.json").is_file():
+        shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     scenes, pair_scenes, infos, evals = write_files(root, config)
 
