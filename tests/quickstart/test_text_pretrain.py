@@ -47,7 +47,7 @@ def test_text_pretraining_teaches_the_tiny_llm_to_compare_words(tmp_path, monkey
     options = [
         f"run.output_dir={tmp_path}",
         "model.vit_ckpt=",
-    ]  # the config's 2500 steps; text only: no encoder
+    ]  # the config's 1500 steps; text only: no encoder
     run_training(argparse.Namespace(cfg_path=str(REPO_ROOT / CONFIG), options=options))
     model, _ = build_trained(last_checkpoint(tmp_path / "minigpt_v2_text"))
 

@@ -345,7 +345,7 @@ def write_unnatural(root: Path, scenes: list[Scene], rng: np.random.Generator) -
             instance = {
                 "instruction_with_input": f"The image shows {scene.caption()}. {item['question']}",
                 "input": scene.sentence(),
-                "constraints": "Answer yes or no." if len(records) % 3 == 2 else None,  # both forms occur
+                "constraints": None,  # the VQA prompts carry no "Answer yes or no." either
                 "output": item["answer"],
             }
             records.append(
