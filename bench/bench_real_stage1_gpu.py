@@ -44,7 +44,8 @@ def llm_folder() -> Path:
     return folder
 
 
-def build(variant: dict, llm_dir: Path) -> torch.nn.Module:
+def build(variant: dict, llm_dir: Path):
+    """The stage-1 config's model (random init straight on the GPU) and its run section, with the variant's dtypes."""
     from minigpt4.common.config import merge_config
     from minigpt4.common.registry import registry
 
@@ -55,12 +56,14 @@ def build(variant: dict, llm_dir: Path) -> torch.nn.Module:
             "model.ckpt=",
             f"model.llama_dtype={variant['dtype']}",
             f"model.autocast_dtype={variant['dtype']}",
+            "run.amp=true",
+            f"run.amp_dtype={variant['dtype']}",
         ],
     )
-    with torch.device("cuda"):  # random init straight on the GPU
+    with torch.device("cuda"):
         model = registry.get_model_class("minigpt4").from_config(cfg.model, load_weights=False)
     model.llama_model.set_attn_implementation(variant["attention"])
-    return model.cuda().train()
+    return model.cuda().train(), cfg.run
 
 
 def count(module: torch.nn.Module, skip: str = "") -> int:
@@ -76,13 +79,14 @@ def flops_per_sample(model: torch.nn.Module, llm_tokens: float) -> float:
 
 
 def measure(name: str, llm_dir: Path, batch: int, steps: int, warmup: int) -> dict:
+    from minigpt4.runners.optimization import Stepper, amp_dtype, autocast, build_optimizer, build_scaler
+
     variant = VARIANTS[name]
     torch.cuda.empty_cache()  # the previous variant's model is gone with its frame
-    model = build(variant, llm_dir)
-    dtype = getattr(torch, variant["dtype"])
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.05)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    model, run_cfg = build(variant, llm_dir)
+    # the training loop's own pieces: optimizer groups, autocast dtype, scaler (fp16 only), step
+    dtype = amp_dtype(run_cfg)
+    stepper = Stepper(build_optimizer(model, run_cfg), build_scaler(dtype), run_cfg)
     generator = torch.Generator(device="cuda").manual_seed(0)
     images = torch.randn(batch, 3, 224, 224, device="cuda", generator=generator)
     captions = [f"a photo of {i % 7} red circles and a blue square on a white table" for i in range(batch)]
@@ -90,26 +94,20 @@ def measure(name: str, llm_dir: Path, batch: int, steps: int, warmup: int) -> di
     with torch.no_grad():
         llm_tokens = float(model.build_llm_inputs(samples)[1].sum()) / batch
 
-    def step() -> float:
-        with torch.autocast("cuda", dtype=dtype):
+    def step(iteration: int) -> float:
+        with autocast(dtype, "cuda"):
             loss = model(samples)["loss"]
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        stepper.backward(loss)
+        stepper.maybe_step(iteration)
         return loss.item()
 
-    for _ in range(warmup):
-        step()
+    for iteration in range(warmup):
+        step(iteration)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
+    for iteration in range(warmup, warmup + steps):
+        loss = step(iteration)
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     samples_per_s = batch * steps / seconds
