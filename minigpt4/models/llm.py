@@ -93,9 +93,10 @@ def llm_config(path: Path, overrides: dict[str, Any]) -> LlamaConfig:
         raise ConfigError(
             f"model.llm_config: {', '.join(unknown)} are not LlamaConfig fields (see {path}/config.json)"
         )
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+    values = config.to_dict()
+    if "head_dim" not in overrides:
+        values.pop("head_dim", None)  # derived: LlamaConfig recomputes it from the new hidden_size / heads
+    return LlamaConfig(**{**values, **overrides})
 
 
 def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:

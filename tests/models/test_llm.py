@@ -124,6 +124,15 @@ def test_llm_config_resizes_a_random_llm(repo_root):
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
 
 
+def test_llm_config_resizing_the_width_resizes_the_attention_heads(repo_root):
+    overrides = (("hidden_size", 256), ("num_attention_heads", 8), ("num_key_value_heads", 8))
+    model = load_llm(
+        LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), config_overrides=overrides)
+    )
+    assert model.config.head_dim == 32  # 256 / 8, not the tiny config's 64 / 4
+    assert model.model.layers[0].self_attn.q_proj.out_features == 256
+
+
 def test_llm_config_with_an_unknown_field_or_real_weights_is_refused(repo_root, tiny_llm_dir):
     assets = str(repo_root / "minigpt4" / "assets" / "tiny_llama")
     with pytest.raises(ConfigError, match="hiden_size are not LlamaConfig fields"):
