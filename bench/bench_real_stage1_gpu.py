@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# the tiny LLM folder (its tokenizer's ids fit any vocabulary) resized through `model.llm_config`: random init
 VICUNA_7B = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000, "hidden_size": 4096,
-    "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
-    "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "bos_token_id": 1, "eos_token_id": 2,
-    "pad_token_id": 0, "tie_word_embeddings": False,
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+    "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 2048,
 }  # fmt: skip
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense fp16/bf16 tensor-core peak
 VARIANTS = {
@@ -34,17 +31,7 @@ VARIANTS = {
 }
 
 
-def llm_folder() -> Path:
-    """The tiny tokenizer (ids fit any vocabulary) beside a Vicuna-7B config.json, no weights: random init."""
-    folder = Path(tempfile.mkdtemp(prefix="vicuna7b_shapes_"))
-    for item in (REPO / "minigpt4/assets/tiny_llama").iterdir():
-        if item.name != "config.json":
-            shutil.copy(item, folder / item.name)
-    (folder / "config.json").write_text(json.dumps(VICUNA_7B))
-    return folder
-
-
-def build(variant: dict, llm_dir: Path):
+def build(variant: dict):
     """The stage-1 config's model (random init straight on the GPU) and its run section, with the variant's dtypes."""
     from minigpt4.common.config import merge_config
     from minigpt4.common.registry import registry
@@ -52,7 +39,8 @@ def build(variant: dict, llm_dir: Path):
     cfg = merge_config(
         str(REPO / "train_configs/minigpt4_stage1_pretrain.yaml"),
         [
-            f"model.llama_model={llm_dir}",
+            f"model.llama_model={REPO / 'minigpt4/assets/tiny_llama'}",
+            *(f"model.llm_config.{key}={value}" for key, value in VICUNA_7B.items()),
             "model.ckpt=",
             f"model.llama_dtype={variant['dtype']}",
             f"model.autocast_dtype={variant['dtype']}",
@@ -78,12 +66,12 @@ def flops_per_sample(model: torch.nn.Module, llm_tokens: float) -> float:
     return vit + qformer + llm
 
 
-def measure(name: str, llm_dir: Path, batch: int, steps: int, warmup: int) -> dict:
+def measure(name: str, batch: int, steps: int, warmup: int) -> dict:
     from minigpt4.runners.optimization import Stepper, amp_dtype, autocast, build_optimizer, build_scaler
 
     variant = VARIANTS[name]
     torch.cuda.empty_cache()  # the previous variant's model is gone with its frame
-    model, run_cfg = build(variant, llm_dir)
+    model, run_cfg = build(variant)
     # the training loop's own pieces: optimizer groups, autocast dtype, scaler (fp16 only), step
     dtype = amp_dtype(run_cfg)
     stepper = Stepper(build_optimizer(model, run_cfg), build_scaler(dtype), run_cfg)
@@ -134,8 +122,7 @@ def main() -> None:
         return
     device = torch.cuda.get_device_name()
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in device), None)
-    llm_dir = llm_folder()
-    results = {name: measure(name, llm_dir, args.batch_size, args.steps, args.warmup) for name in VARIANTS}
+    results = {name: measure(name, args.batch_size, args.steps, args.warmup) for name in VARIANTS}
     for result in results.values():
         result["mfu"] = round(result["tflops"] / peak, 3) if peak else None
     print(
