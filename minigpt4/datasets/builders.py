@@ -1,4 +1,4 @@
-"""The 25 official dataset builders (and two of ours, `vsr` and `hateful_memes`): one builder class per format
+"""The 25 official dataset builders (and three of ours, `vsr`, `hateful_memes` and `vizwiz`): one builder class per format
 family and a table of names.
 
 LAVIS API kept: `builder_cls(cfg).build_datasets()` -> {"train": dataset}, where `cfg` is the merged
@@ -26,6 +26,7 @@ from minigpt4.datasets.formats import (
     rec,
     text_only,
     visual_genome,
+    vizwiz,
 )
 from minigpt4.datasets.formats.webdataset_stream import DEFAULT_SHUFFLE_BUFFER, WebdatasetCaptionStream
 from minigpt4.processors import build_processor
@@ -162,8 +163,8 @@ class LavisAnnotationBuilder(BaseDatasetBuilder):
 
 
 class ImageAnnBuilder(BaseDatasetBuilder):
-    """textcaps_caption, ocrvqa, flickr_*, llava_*, multitask_conversation, vsr, hateful_memes: `image_path` +
-    `ann_path`."""
+    """textcaps_caption, ocrvqa, flickr_*, llava_*, multitask_conversation, vsr, hateful_memes, vizwiz:
+    `image_path` + `ann_path`."""
 
     BUILD_INFO_KEYS = ("image_path", "ann_path")
 
@@ -292,9 +293,10 @@ BUILDERS: dict[str, tuple[type[BaseDatasetBuilder], type]] = {
     "llava_conversation": (ImageAnnBuilder, image_ann.MultiTurnConversationDataset),
     "multitask_conversation": (ImageAnnBuilder, image_ann.MultiTurnConversationDataset),
     "unnatural_instruction": (TextOnlyBuilder, text_only.UnnaturalInstructionDataset),
-    # ours: training splits of two benchmarks the paper evaluates zero-shot
+    # ours: training splits of three benchmarks the paper evaluates zero-shot
     "vsr": (ImageAnnBuilder, judgement.VSRDataset),
     "hateful_memes": (ImageAnnBuilder, judgement.HatefulMemesDataset),
+    "vizwiz": (ImageAnnBuilder, vizwiz.VizWizDataset),
 }
 
 

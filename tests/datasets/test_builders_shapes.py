@@ -72,8 +72,8 @@ def built(world_cfg):
     }
 
 
-def test_all_25_official_builders_and_our_two_are_registered():
-    assert sorted(registry.list_builders()) == sorted([*OFFICIAL_BUILDERS, "vsr", "hateful_memes"])
+def test_all_25_official_builders_and_our_three_are_registered():
+    assert sorted(registry.list_builders()) == sorted([*OFFICIAL_BUILDERS, "vsr", "hateful_memes", "vizwiz"])
 
 
 def test_every_builder_returns_a_train_split(built):

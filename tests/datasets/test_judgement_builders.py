@@ -1,4 +1,4 @@
-"""Our `vsr` and `hateful_memes` builders: samples agree with the world's truth (pixels included), the instruction
+"""Our `vsr`, `hateful_memes` and `vizwiz` builders: samples agree with the world's truth (pixels included), the instruction
 is the evaluation prompt, and malformed files fail at build time naming file, line or record."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datasets_helpers import Truth, builder_cfg, colours_at_centres
 from minigpt4.common.errors import DataError
 from minigpt4.common.registry import registry
 from minigpt4.datasets.shapes import load_truth
-from minigpt4.evaluation.postprocess import HM_PROMPT, VSR_PROMPT
+from minigpt4.evaluation.postprocess import HM_PROMPT, VIZWIZ_PROMPT, VSR_PROMPT
 
 
 def build(world_cfg, name: str, **build_info):
@@ -58,6 +58,41 @@ def test_hateful_memes_label_is_whether_the_text_misdescribes_the_image(world, w
             assert colours_at_centres(sample["image"], image) == [o["color"] for o in image["objects"]]
         answers.add(sample["answer"])
     assert answers == {"yes", "no"}
+
+
+def test_vizwiz_answers_unanswerable_exactly_when_the_shape_is_absent(world, world_cfg):
+    truth = Truth(load_truth(world.root))
+    dataset = build(world_cfg, "vizwiz")
+    assert len(dataset) == sum(image["split"] == "train" for image in truth.images.values())
+    answers = []
+    for index in range(len(dataset)):
+        sample, record = dataset[index], dataset.records[index]
+        image = truth.images[int(record["image"][len("VizWiz_train_") : -4])]
+        assert image["split"] == "train"
+        shape = record["question"].removeprefix("What color is the ").removesuffix("?")
+        present = [o["color"] for o in image["objects"] if o["shape"] == shape]
+        assert sample["answer"] == (present[0] if present else "unanswerable")
+        prompt = VIZWIZ_PROMPT.format(record["question"])
+        assert sample["instruction_input"] == f"<Img><ImageHere></Img> {prompt} "
+        if index < 4:
+            assert colours_at_centres(sample["image"], image) == [o["color"] for o in image["objects"]]
+        answers.append(sample["answer"])
+    assert 0 < answers.count("unanswerable") < len(answers)
+
+
+def test_vizwiz_target_is_the_most_frequent_answer_and_bad_answers_are_named(world, world_cfg, tmp_path):
+    record = json.loads((world.root / "vizwiz" / "train.json").read_text())[0]
+    votes = ["blue", "red", "red", "unanswerable", "blue", "red"]
+    ann = tmp_path / "train.json"
+    ann.write_text(
+        json.dumps([{**record, "answers": [{"answer": a, "answer_confidence": "yes"} for a in votes]}])
+    )
+    assert build(world_cfg, "vizwiz", ann_path=ann)[0]["answer"] == "red"
+    ann.write_text(json.dumps([record, {**record, "answers": []}]))
+    with pytest.raises(
+        DataError, match=r"record 1 of .*train\.json has answers \[\], expected a non-empty list"
+    ):
+        build(world_cfg, "vizwiz", ann_path=ann)
 
 
 def test_bad_label_and_bad_line_are_named(world, world_cfg, tmp_path):

@@ -59,6 +59,8 @@ Files under DIR (paths relative to DIR):
   horizontally, `num_train // 2` training and `num_heldout` held-out ones, whatever the world's objects per image.
 * hateful_memes (ours): `hm/train.jsonl` lines {id, img: img/<5+ digits>.png, label, text} over the training
   scenes (label as the HM evaluation file's below); images `hm/img/`, image_path `hm`.
+* vizwiz (ours): `vizwiz/train.json` [{image: VizWiz_train_<8 digits>.jpg, question, answers, answer_type,
+  answerable}] over the training scenes, as the VizWiz evaluation file below; images `vizwiz/train/`.
 
 Evaluation files (held-out scenes), for the readers in minigpt4/evaluation:
 

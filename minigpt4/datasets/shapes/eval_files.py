@@ -14,7 +14,7 @@ from minigpt4.datasets.shapes.grounding_files import REFER_SETS, heldout_split, 
 from minigpt4.datasets.shapes.scene import SHAPES, Scene, vqa_items
 from minigpt4.datasets.shapes.train_files import (
     hm_rows,
-    missing_shape_question,
+    vizwiz_row,
     vsr_row,
     write_images,
     write_json,
@@ -121,19 +121,7 @@ def write_vizwiz_eval(root: Path, scenes: list[Scene], images: Images) -> dict[s
     folder = root / "eval" / "vizwiz"
     chosen = heldout(scenes)
     write_images(folder / "val", chosen, images, lambda s: f"VizWiz_val_{s.image_id:08d}.jpg")
-    rows = []
-    for scene in chosen:
-        question, answer = missing_shape_question(scene)
-        rows.append(
-            {
-                "image": f"VizWiz_val_{scene.image_id:08d}.jpg",
-                "question": question,
-                "answers": [{"answer": answer, "answer_confidence": "yes"} for _ in range(10)],
-                "answer_type": "unanswerable" if answer == "unanswerable" else "other",
-                "answerable": int(answer != "unanswerable"),
-            }
-        )
-    write_json(folder / "val.json", rows)
+    write_json(folder / "val.json", [vizwiz_row(scene, "val") for scene in chosen])
     return _entry("eval/vizwiz/val.json", "eval/vizwiz/val")
 
 

@@ -367,6 +367,26 @@ def missing_shape_question(scene: Scene) -> tuple[str, str]:
     return f"What color is the {obj.shape}?", obj.color
 
 
+def vizwiz_row(scene: Scene, split: str) -> dict[str, Any]:
+    """A VizWiz annotation record ({image, question, 10 answers, answer_type, answerable}) of the scene."""
+    question, answer = missing_shape_question(scene)
+    return {
+        "image": f"VizWiz_{split}_{scene.image_id:08d}.jpg",
+        "question": question,
+        "answers": [{"answer": answer, "answer_confidence": "yes"} for _ in range(10)],
+        "answer_type": "unanswerable" if answer == "unanswerable" else "other",
+        "answerable": int(answer != "unanswerable"),
+    }
+
+
+def write_vizwiz(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    """vizwiz/train.json over the training scenes; images vizwiz/train/VizWiz_train_<8 digits>.jpg."""
+    chosen = train(scenes)
+    write_images(root / "vizwiz" / "train", chosen, images, lambda s: f"VizWiz_train_{s.image_id:08d}.jpg")
+    write_json(root / "vizwiz" / "train.json", [vizwiz_row(scene, "train") for scene in chosen])
+    return {"image_path": "vizwiz/train", "ann_path": "vizwiz/train.json"}
+
+
 # -- VSR and Hateful Memes (ours: builders `vsr`, `hateful_memes`) -----------------------------------------
 
 

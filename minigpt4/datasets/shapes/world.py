@@ -108,6 +108,7 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], 
     )
     infos["vsr"] = train_files.write_vsr(root, pair_scenes, pair_jpegs)
     infos["hateful_memes"] = train_files.write_hateful_memes(root, scenes, pngs)
+    infos["vizwiz"] = train_files.write_vizwiz(root, scenes, jpegs)
 
     evals: dict[str, dict[str, Any]] = {}
     evals.update(eval_files.write_refcoco_eval(root, scenes))
