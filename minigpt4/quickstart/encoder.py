@@ -5,6 +5,10 @@ and through a random Q-Former and LLM it needs thousands of steps to tell a circ
 EVA-CLIP is pretrained before MiniGPT-4 ever sees it, the quickstart first trains the tiny ViT alone on
 image-caption pairs (the `cc_sbu_align` layout): its mean-pooled tokens predict which words the caption
 contains (multi-label, a bag-of-words captioning objective that needs no labels beyond the captions).
+A second, self-supervised loss has each token name its own place in the token sequence. EVA's masked image
+modelling leaves every token knowing where it is; a loss on the mean token alone does not (a linear probe reads
+left or right half from 76% of object tokens), and without that no tiny LLM learned "left of" (VSR stayed at
+chance). With it the probe reads 99.7%.
 The weights are saved in the flat `eva_vit_g.pth` layout and loaded through `model.vit_ckpt` like the real file.
 """
 
@@ -41,6 +45,7 @@ class EncoderRecipe:
     min_lr: float = 3e-5
     warmup_steps: int = 50
     weight_decay: float = 0.05
+    position_weight: float = 1.0  # of the per-token "which place am I" loss beside the caption-word loss
     heldout_fraction: float = 0.1
     seed: int = 0
 
@@ -73,16 +78,27 @@ class CaptionWords:
 
 
 class WordProbe(nn.Module):
-    """ViT -> mean over tokens -> LayerNorm -> one logit per caption word."""
+    """ViT -> mean over tokens -> LayerNorm -> one logit per caption word; and per token, logits over the
+    token places (the position head)."""
 
     def __init__(self, vit: VisionTransformer, num_words: int) -> None:
         super().__init__()
         self.vit = vit
         self.norm = nn.LayerNorm(vit.cfg.width)
         self.head = nn.Linear(vit.cfg.width, num_words)
+        self.position_head = nn.Linear(vit.cfg.width, vit.pos_embed.shape[1])
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.norm(self.vit(images).mean(dim=1)))
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(word logits [B, words], position logits [B, tokens, places])."""
+        tokens = self.vit(images)
+        return self.head(self.norm(tokens.mean(dim=1))), self.position_head(tokens)
+
+
+def position_loss(position_logits: Tensor) -> Tensor:
+    """Cross-entropy of every token against its own index."""
+    batch, count, places = position_logits.shape
+    targets = torch.arange(count, device=position_logits.device).repeat(batch)
+    return F.cross_entropy(position_logits.reshape(batch * count, places), targets)
 
 
 def load_images(paths: list[Path], image_size: int) -> Tensor:
@@ -101,7 +117,7 @@ def lr_at(step: int, recipe: EncoderRecipe) -> float:
 def exact_word_match(probe: WordProbe, images: Tensor, targets: Tensor, batch_size: int = 100) -> float:
     """Share of images whose predicted word set (logit > 0) is exactly the caption's."""
     probe.eval()
-    logits = torch.cat([probe(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    logits = torch.cat([probe(images[i : i + batch_size])[0] for i in range(0, len(images), batch_size)])
     probe.train()
     return ((logits > 0).float() == targets).all(dim=1).float().mean().item() if len(images) else float("nan")
 
@@ -128,14 +144,17 @@ def pretrain_encoder(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(step, recipe) / recipe.lr)
     for _ in progress(range(recipe.steps), "encoder pretraining"):
         batch = torch.randint(0, len(train_images), (recipe.batch_size,), generator=generator)
-        loss = F.binary_cross_entropy_with_logits(probe(train_images[batch]), train_targets[batch])
+        word_logits, position_logits = probe(train_images[batch])
+        word_loss = F.binary_cross_entropy_with_logits(word_logits, train_targets[batch])
+        loss = word_loss + recipe.position_weight * position_loss(position_logits)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
 
     report = {
-        "loss": loss.item(),
+        "loss": word_loss.item(),
+        "position_loss": (loss - word_loss).item() / max(recipe.position_weight, 1e-12),
         "heldout_exact_match": exact_word_match(probe, images[:heldout], words.targets[:heldout]),
         "vocab": len(words.vocab),
     }

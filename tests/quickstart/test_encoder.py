@@ -1,6 +1,7 @@
 """The quickstart's tiny image encoder: pretrained on caption pairs, saved as eva_vit_g.pth, loaded by vit_ckpt."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -9,7 +10,13 @@ from minigpt4.common.config import Config
 from minigpt4.common.errors import DataError
 from minigpt4.datasets.shapes import generate_world
 from minigpt4.models.minigpt4 import MiniGPT4
-from minigpt4.quickstart.encoder import CaptionWords, EncoderRecipe, pretrain_encoder, read_caption_pairs
+from minigpt4.quickstart.encoder import (
+    CaptionWords,
+    EncoderRecipe,
+    position_loss,
+    pretrain_encoder,
+    read_caption_pairs,
+)
 
 STAGE1 = "train_configs/shapes/minigpt4_stage1.yaml"
 
@@ -27,16 +34,24 @@ def test_caption_words_drop_words_every_caption_shares():
     assert words.targets.tolist() == [[0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]]
 
 
+def test_position_loss_is_low_only_when_each_token_names_its_own_place():
+    places = torch.eye(5).repeat(3, 1, 1) * 20  # token i puts its mass on place i
+    assert position_loss(places) < 1e-6
+    assert position_loss(places.flip(1)) > 10  # every token names another's place
+    assert position_loss(torch.zeros(3, 5, 5)).item() == pytest.approx(math.log(5))
+
+
 @pytest.mark.slow
 def test_pretrained_encoder_learns_and_loads_through_vit_ckpt(world, tmp_path, repo_root, monkeypatch):
     monkeypatch.setenv("SHAPES_WORLD", str(world))
     model_cfg = Config.from_path(repo_root / STAGE1, purpose="train").model_cfg
     out = tmp_path / "tiny_eva_vit.pth"
     report = pretrain_encoder(
-        world / "cc_sbu_align", model_cfg, out, EncoderRecipe(steps=150, warmup_steps=10)
+        world / "cc_sbu_align", model_cfg, out, EncoderRecipe(steps=300, warmup_steps=10)
     )
     assert report["loss"] < 0.4  # from ~0.69 (a random multi-label guess)
     assert report["vocab"] >= 7  # 4 colours + 3 shapes
+    assert report["position_loss"] < 2.0  # from ln(65) ~ 4.2: the tokens learn where they are
 
     state = torch.load(out, map_location="cpu", weights_only=True)
     assert state["patch_embed.proj.weight"].shape == (128, 3, 14, 14)  # the config's vit_width, patch 14
