@@ -1,5 +1,5 @@
-"""The 25 official dataset builders (and three of ours, `vsr`, `hateful_memes` and `vizwiz`): one builder class per format
-family and a table of names.
+"""The 25 official dataset builders (and three of ours, `vsr`, `hateful_memes` and `vizwiz`): one builder class
+per format family and a table of names.
 
 LAVIS API kept: `builder_cls(cfg).build_datasets()` -> {"train": dataset}, where `cfg` is the merged
 `datasets.<name>` node (data_type, build_info, vis_processor.train/eval, text_processor.train/eval, ...);

@@ -7,8 +7,8 @@ image-caption pairs (the `cc_sbu_align` layout): its mean-pooled tokens predict 
 contains (multi-label, a bag-of-words captioning objective that needs no labels beyond the captions).
 A second, self-supervised loss has each token name its own place in the token sequence. EVA's masked image
 modelling leaves every token knowing where it is; a loss on the mean token alone does not (a linear probe reads
-left or right half from 76% of object tokens), and without that no tiny LLM learned "left of" (VSR stayed at
-chance). With it the probe reads 99.7%.
+left or right half from 76% of object tokens), and without that a tiny LLM trained on VSR alone stayed at chance.
+With it the probe reads 99.7% and the same training reaches 77%.
 The weights are saved in the flat `eva_vit_g.pth` layout and loaded through `model.vit_ckpt` like the real file.
 """
 
@@ -146,7 +146,8 @@ def pretrain_encoder(
         batch = torch.randint(0, len(train_images), (recipe.batch_size,), generator=generator)
         word_logits, position_logits = probe(train_images[batch])
         word_loss = F.binary_cross_entropy_with_logits(word_logits, train_targets[batch])
-        loss = word_loss + recipe.position_weight * position_loss(position_logits)
+        place_loss = position_loss(position_logits)
+        loss = word_loss + recipe.position_weight * place_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -154,7 +155,7 @@ def pretrain_encoder(
 
     report = {
         "loss": word_loss.item(),
-        "position_loss": (loss - word_loss).item() / max(recipe.position_weight, 1e-12),
+        "position_loss": place_loss.item(),
         "heldout_exact_match": exact_word_match(probe, images[:heldout], words.targets[:heldout]),
         "vocab": len(words.vocab),
     }

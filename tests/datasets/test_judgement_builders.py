@@ -1,5 +1,5 @@
-"""Our `vsr`, `hateful_memes` and `vizwiz` builders: samples agree with the world's truth (pixels included), the instruction
-is the evaluation prompt, and malformed files fail at build time naming file, line or record."""
+"""Our `vsr`, `hateful_memes` and `vizwiz` builders: samples agree with the world's truth (pixels included), the
+instruction is the evaluation prompt, and malformed files fail at build time naming file, line or record."""
 
 from __future__ import annotations
 
