@@ -44,10 +44,14 @@ def okvqa_saved_answer(raw: str) -> str:
 # --- VizWiz --------------------------------------------------------------------------------------------------------
 
 
+def vizwiz_answer_texts(answers: Sequence[dict | str]) -> list[str]:
+    """The annotator answers' texts ({answer: ...} records or plain strings)."""
+    return [item["answer"] if isinstance(item, dict) else item for item in answers]
+
+
 def vizwiz_gt_answers(answers: Sequence[dict | str]) -> list[str]:
     """The annotator answers as the official code sees them: joined with `_`, then split on `_`."""
-    texts = [item["answer"] if isinstance(item, dict) else item for item in answers]
-    return "_".join(texts).split("_")
+    return "_".join(vizwiz_answer_texts(answers)).split("_")
 
 
 def vizwiz_accuracy(raw: str, gt_answers: Sequence[str]) -> float:

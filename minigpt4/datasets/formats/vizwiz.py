@@ -15,12 +15,11 @@ from typing import Any
 from minigpt4.common.errors import DataError
 from minigpt4.datasets.formats.image_ann import ImageAnnDataset
 from minigpt4.datasets.instructions import wrap_image
-from minigpt4.evaluation.postprocess import VIZWIZ_PROMPT
+from minigpt4.evaluation.postprocess import VIZWIZ_PROMPT, vizwiz_answer_texts
 
 
 def most_frequent_answer(answers: list[Any]) -> str:
-    texts = [item["answer"] if isinstance(item, dict) else item for item in answers]
-    return Counter(texts).most_common(1)[0][0]
+    return Counter(vizwiz_answer_texts(answers)).most_common(1)[0][0]
 
 
 class VizWizDataset(ImageAnnDataset):
