@@ -90,8 +90,15 @@ def llm_config(path: Path, overrides: dict[str, Any]) -> LlamaConfig:
     config = LlamaConfig.from_pretrained(str(path))
     unknown = sorted(k for k in overrides if not hasattr(config, k))
     if unknown:
+        # OmegaConf reads `{a:1}` (no space after the colon) as the single key 'a:1'
+        hint = (
+            " (on the command line write {key: value}, with a space after each colon)"
+            if any(":" in str(k) for k in unknown)
+            else ""
+        )
         raise ConfigError(
-            f"model.llm_config: {', '.join(unknown)} are not LlamaConfig fields (see {path}/config.json)"
+            f"model.llm_config: {', '.join(map(str, unknown))} are not LlamaConfig fields "
+            f"(see {path}/config.json){hint}"
         )
     values = config.to_dict()
     if "head_dim" not in overrides:

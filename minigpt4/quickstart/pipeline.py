@@ -104,7 +104,9 @@ def pretrain_image_encoder(recipe: EncoderRecipe | None = None) -> Path:
 
     model_cfg = Config.from_path(REPO_ROOT / STAGES[0][0], purpose="train").model_cfg
     path = output_root() / VIT_FILE
-    report = pretrain_encoder(world_root() / "cc_sbu_align", model_cfg, path, recipe or EncoderRecipe())
+    # the two-object captions name objects left to right: what the VSR statements need the encoder to see
+    folders = [world_root() / "cc_sbu_align", world_root() / "two_object_captions"]
+    report = pretrain_encoder(folders, model_cfg, path, recipe or EncoderRecipe())
     say(
         f"tiny image encoder: caption words exactly right on {report['heldout_exact_match']:.1%} of held-out images"
     )

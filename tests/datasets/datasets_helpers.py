@@ -37,6 +37,11 @@ PALETTE = {
 class Truth:
     def __init__(self, truth: dict[str, Any]) -> None:
         self.images = {image["image_id"]: image for image in truth["images"]}
+        self.pair_images = {image["image_id"]: image for image in truth["pair_images"]}  # the VSR scenes
+
+    def image(self, image_id: int) -> dict[str, Any]:
+        """A main or a two-object scene (cc_sbu_align and gqa hold both)."""
+        return self.images.get(image_id) or self.pair_images[image_id]
 
     def train_captions(self) -> set[str]:
         return {image["caption"] for image in self.images.values() if image["split"] == "train"}
@@ -61,6 +66,11 @@ def vqa_answer(question: str, image: dict[str, Any]) -> str:
         return str(len(objects))
     if match := re.fullmatch(r"is there a (\w+) (\w+)\?", question):
         return "yes" if by_shape.get(match.group(2), {}).get("color") == match.group(1) else "no"
+    if match := re.fullmatch(r"what is the object on the (left|right)\?", question):
+        left, right = objects  # a two-object scene, left to right
+        return (left if match.group(1) == "left" else right)["phrase"]
+    if match := re.fullmatch(r"is the (\w+ \w+) on the left or on the right\?", question):
+        return "left" if objects[0]["phrase"] == match.group(1) else "right"
     if question == "what is the title of this book?":
         return image["caption"]
     raise AssertionError(f"question outside the shapes grammar: {question!r}")

@@ -174,7 +174,7 @@ def test_map_style_samples_match_truth(name, built, truth):
     assert len(dataset) > 0
     for index in range(len(dataset)):
         sample = dataset[index]
-        image = truth.images[image_of_record(name, dataset, index, sample)]
+        image = truth.image(image_of_record(name, dataset, index, sample))
         assert image["split"] == "train", f"{name} uses held-out image {image['image_id']}"
         expected_check(name, sample, image)
         if index < 3:
@@ -189,6 +189,10 @@ def test_dataset_sizes_follow_the_truth(built, truth):
         assert len(built[name]["train"]) == objects, name  # only split == train refs
     assert len(built["refvg"]["train"]) == objects + len(train)  # objects + background (112 px < 128)
     assert len(built["ocrvqa"]["train"]) == 2 * len(train)  # split 1 only, two questions each
+    pairs = [image for image in truth.pair_images.values() if image["split"] == "train"]
+    assert len(built["cc_sbu_align"]["train"]) == len(train)  # one-object captions only (MiniGPT-4's)
+    asked = sum(2 * len(image["objects"]) + 2 for image in train)  # colour, shape of each; count; yes/no
+    assert len(built["gqa"]["train"]) == asked + 4 * len(pairs)  # and 4 about sides per two-object scene
 
 
 def test_webdataset_streams_yield_train_captions(built, truth):

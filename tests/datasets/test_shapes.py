@@ -122,6 +122,37 @@ def test_pair_scenes_have_two_objects_apart_horizontally_and_their_own_ids(world
     assert (world.root / "vsr" / "images" / f"{pairs[0]['image_id']:012d}.jpg").is_file()
 
 
+def test_two_object_captions_name_the_training_pairs_left_to_right(world):
+    folder = world.root / "two_object_captions"
+    pairs = {i["image_id"]: i for i in load_truth(world.root)["pair_images"] if i["split"] == "train"}
+    annotations = json.loads((folder / "filter_cap.json").read_text())["annotations"]
+    assert sorted(int(a["image_id"]) for a in annotations) == sorted(pairs)
+    for annotation in annotations:
+        left, right = pairs[int(annotation["image_id"])]["objects"]
+        expected = f"The image shows a {left['phrase']} and a {right['phrase']} on a white background."
+        assert annotation["caption"] == expected
+        assert (folder / "image" / f"{annotation['image_id']}.jpg").is_file()
+
+
+def test_gqa_training_file_asks_where_things_are_in_the_pair_scenes(world):
+    truth = load_truth(world.root)
+    by_id = {image["image_id"]: image for image in truth["pair_images"] if image["split"] == "train"}
+    questions = json.loads((world.root / "gqa" / "train_balanced_questions.json").read_text())
+    sides = [q for q in questions if int(q["image"].removesuffix(".jpg")) in by_id]
+    assert len(sides) == 4 * len(by_id)
+    for question in sides:
+        left, right = by_id[int(question["image"].removesuffix(".jpg"))]["objects"]
+        assert (world.root / "gqa" / "train" / question["image"]).is_file()
+        if question["question"] == "What is the object on the left?":
+            assert question["answer"] == left["phrase"]
+        elif question["question"] == "What is the object on the right?":
+            assert question["answer"] == right["phrase"]
+        elif question["question"].endswith("on the left or on the right?"):
+            named = question["question"].removeprefix("Is the ").split(" on the left")[0]
+            assert question["answer"] == ("left" if named == left["phrase"] else "right")
+            assert named in (left["phrase"], right["phrase"])
+
+
 def test_vqa_eval_files(world):
     root = world.root / "eval"
     truth = {i["image_id"]: i for i in load_truth(world.root)["images"]}

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from transformers import LlamaForCausalLM
 
 from minigpt4.common.errors import ConfigError
@@ -137,5 +138,9 @@ def test_llm_config_with_an_unknown_field_or_real_weights_is_refused(repo_root, 
     assets = str(repo_root / "minigpt4" / "assets" / "tiny_llama")
     with pytest.raises(ConfigError, match="hiden_size are not LlamaConfig fields"):
         load_llm(LlmSettings(path=assets, config_overrides=(("hiden_size", 96),)))
+    # `{num_hidden_layers:4}` on a command line is one key 'num_hidden_layers:4': the error says to add a space
+    typed = OmegaConf.from_dotlist(["llm_config={num_hidden_layers:4}"]).llm_config
+    with pytest.raises(ConfigError, match=r"num_hidden_layers:4 are not .*with a space after each colon"):
+        load_llm(LlmSettings(path=assets, config_overrides=tuple(dict(typed).items())))
     with pytest.raises(ConfigError, match=r"holds weights .*hidden_size would not match"):
         load_llm(LlmSettings(path=str(tiny_llm_dir), config_overrides=(("hidden_size", 96),)))

@@ -13,6 +13,7 @@ from minigpt4.models.minigpt4 import MiniGPT4
 from minigpt4.quickstart.encoder import (
     CaptionWords,
     EncoderRecipe,
+    order_loss,
     position_loss,
     pretrain_encoder,
     read_caption_pairs,
@@ -34,6 +35,23 @@ def test_caption_words_drop_words_every_caption_shares():
     assert words.targets.tolist() == [[0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]]
 
 
+def test_caption_words_in_order_pad_with_ignored_slots():
+    words = CaptionWords(["A red circle.", "A red circle and a blue square.", "A blue square."])
+    assert words.vocab == ["and", "blue", "circle", "red", "square"]
+    assert words.order.tolist() == [[3, 2, -100, -100, -100], [3, 2, 0, 1, 4], [1, 4, -100, -100, -100]]
+
+
+def test_order_loss_scores_the_words_slot_by_slot_and_ignores_padding():
+    order = torch.tensor([[3, 2, -100], [1, 4, 0]])
+    right = torch.full((2, 3, 5), -20.0).scatter(2, order.clamp(min=0).unsqueeze(2), 20.0)
+    assert order_loss(right, order) < 1e-6
+    swapped = right.flip(1)  # the same words, in the other order
+    assert order_loss(swapped, order) > 10
+    padding_only = right.clone()
+    padding_only[0, 2] = torch.randn(5)  # the padded slot's logits do not count
+    assert order_loss(padding_only, order) < 1e-6
+
+
 def test_position_loss_is_low_only_when_each_token_names_its_own_place():
     places = torch.eye(5).repeat(3, 1, 1) * 20  # token i puts its mass on place i
     assert position_loss(places) < 1e-6
@@ -46,12 +64,17 @@ def test_pretrained_encoder_learns_and_loads_through_vit_ckpt(world, tmp_path, r
     monkeypatch.setenv("SHAPES_WORLD", str(world))
     model_cfg = Config.from_path(repo_root / STAGE1, purpose="train").model_cfg
     out = tmp_path / "tiny_eva_vit.pth"
+    # position_weight 1.0, not the default 0.1, so that 600 steps of a 60-image world show the tokens learning
     report = pretrain_encoder(
-        world / "cc_sbu_align", model_cfg, out, EncoderRecipe(steps=300, warmup_steps=10)
+        [world / "cc_sbu_align", world / "two_object_captions"],
+        model_cfg,
+        out,
+        EncoderRecipe(steps=600, warmup_steps=10, position_weight=1.0),
     )
     assert report["loss"] < 0.4  # from ~0.69 (a random multi-label guess)
     assert report["vocab"] >= 7  # 4 colours + 3 shapes
     assert report["position_loss"] < 2.0  # from ln(65) ~ 4.2: the tokens learn where they are
+    assert report["order_loss"] < 0.7  # from ln(vocab) ~ 2: the pooled token spells the caption in order
 
     state = torch.load(out, map_location="cpu", weights_only=True)
     assert state["patch_embed.proj.weight"].shape == (128, 3, 14, 14)  # the config's vit_width, patch 14

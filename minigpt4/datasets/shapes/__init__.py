@@ -30,7 +30,8 @@ Files under DIR (paths relative to DIR):
 * ok_vqa: `okvqa/okvqa_train.json` (same fields). aok_vqa: `aokvqa/aokvqa_v1p0_train.json` [{question_id,
   question, choices, correct_choice_idx, direct_answers: [10], image, image_id, split, rationales}].
 * gqa: `gqa/train_balanced_questions.json` [{image: <id>.jpg, question, answer, question_id, fullAnswer}],
-  images `gqa/train/<id>.jpg`.
+  images `gqa/train/<id>.jpg`: the training scenes' questions, then the VSR training scenes' (below) with four
+  about where things are ("What is the object on the left?", "Is the red circle on the left or on the right?").
 * textcaps_caption: `textcaps/TextCaps_0.1_train.json` {data: [{image_id, caption_str, ...}]},
   `textcaps/train_images/<image_id>.jpg`.
 * ocrvqa: `ocrvqa/dataset.json` {B<9 digits>: {imageURL, questions, answers, title, authorName, genre,
@@ -57,6 +58,9 @@ Files under DIR (paths relative to DIR):
   square.", label: 1|0, relation, subj, obj}, each training two-object scene stated both ways; images
   `vsr/images/`. The VSR files use their own scenes (`pair_images` in truth.json): two objects apart
   horizontally, `num_train // 2` training and `num_heldout` held-out ones, whatever the world's objects per image.
+* no builder: `two_object_captions/` in the cc_sbu_align layout over the two-object training scenes ("The image
+  shows a red circle and a blue square on a white background.", left to right), read only by the quickstart's
+  encoder pretraining (minigpt4/quickstart/encoder.py) beside cc_sbu_align.
 * hateful_memes (ours): `hm/train.jsonl` lines {id, img: img/<5+ digits>.png, label, text} over the training
   scenes (label as the HM evaluation file's below); images `hm/img/`, image_path `hm`.
 * vizwiz (ours): `vizwiz/train.json` [{image: VizWiz_train_<8 digits>.jpg, question, answers, answer_type,

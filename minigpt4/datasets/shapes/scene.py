@@ -227,6 +227,20 @@ def vqa_items(scene: Scene, rng: np.random.Generator) -> list[dict[str, str]]:
     return items
 
 
+def side_items(scene: Scene) -> list[dict[str, str]]:
+    """Where things are, about a scene's first (left, right) pair: what is on each side, and which side each
+    object is on (GQA asks both kinds). The stepping stones of the VSR statements."""
+    left, right = horizontal_pairs(scene.objects)[0]
+    items = [
+        {"question": "What is the object on the left?", "answer": left.phrase, "kind": "side"},
+        {"question": "What is the object on the right?", "answer": right.phrase, "kind": "side"},
+    ]
+    for obj, side in ((left, "left"), (right, "right")):
+        question = f"Is the {obj.phrase} on the left or on the right?"
+        items.append({"question": question, "answer": side, "kind": "side"})
+    return items
+
+
 def yesno_item(scene: Scene, rng: np.random.Generator) -> dict[str, str]:
     """'Is there a <colour> <shape>?': half the time about an object of the scene, else a random pair."""
     present = {(obj.color, obj.shape) for obj in scene.objects}

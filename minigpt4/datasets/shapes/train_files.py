@@ -21,6 +21,7 @@ from minigpt4.datasets.shapes.scene import (
     Scene,
     absent_shape,
     horizontal_pairs,
+    side_items,
     vqa_items,
     yesno_item,
 )
@@ -84,15 +85,28 @@ def write_shards(
 # -- cc_sbu_align ---------------------------------------------------------------------------------
 
 
-def write_cc_sbu_align(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
-    chosen = train(scenes)
-    write_images(root / "cc_sbu_align" / "image", chosen, images, lambda s: f"{s.image_id}.jpg")
+def write_align_layout(folder: Path, scenes: list[Scene], images: Images) -> None:
+    """The cc_sbu_align layout: filter_cap.json ({annotations: [{image_id, caption}]}) + image/<id>.jpg."""
+    write_images(folder / "image", scenes, images, lambda s: f"{s.image_id}.jpg")
     annotations = [
         {"image_id": str(s.image_id), "caption": f"The image shows {s.caption()} on a white background."}
-        for s in chosen
+        for s in scenes
     ]
-    write_json(root / "cc_sbu_align" / "filter_cap.json", {"annotations": annotations})
+    write_json(folder / "filter_cap.json", {"annotations": annotations})
+
+
+def write_cc_sbu_align(root: Path, scenes: list[Scene], images: Images) -> dict[str, Any]:
+    write_align_layout(root / "cc_sbu_align", train(scenes), images)
     return {"storage": "cc_sbu_align"}
+
+
+def write_two_object_captions(root: Path, pair_scenes: list[Scene], images: Images) -> Path:
+    """two_object_captions/, the cc_sbu_align layout over the two-object training scenes ("... a red circle and
+    a blue square ...", left to right). No builder reads it: the quickstart's encoder pretraining does, beside
+    cc_sbu_align, so the encoder learns which object is on which side while MiniGPT-4 keeps one-object captions."""
+    folder = root / "two_object_captions"
+    write_align_layout(folder, train(pair_scenes), images)
+    return folder
 
 
 # -- COCO images + LAVIS-style annotations --------------------------------------------------------
@@ -181,12 +195,24 @@ def write_aok_vqa(root: Path, scenes: list[Scene], rng: np.random.Generator) -> 
     }
 
 
-def write_gqa(root: Path, scenes: list[Scene], images: Images, rng: np.random.Generator) -> dict[str, Any]:
-    chosen = train(scenes)
+def write_gqa(
+    root: Path,
+    scenes: list[Scene],
+    images: Images,
+    rng: np.random.Generator,
+    pair_scenes: list[Scene],
+    pair_images: Images,
+) -> dict[str, Any]:
+    """gqa/train_balanced_questions.json: the short-answer questions of the training scenes, then where things
+    are in the two-object training scenes (`side_items`); images gqa/train/<id>.jpg."""
+    chosen, pairs = train(scenes), train(pair_scenes)
     write_images(root / "gqa" / "train", chosen, images, lambda s: f"{s.image_id}.jpg")
+    write_images(root / "gqa" / "train", pairs, pair_images, lambda s: f"{s.image_id}.jpg")
+    asked = [(scene, vqa_items(scene, rng)) for scene in chosen]
+    asked += [(scene, side_items(scene)) for scene in pairs]
     records = []
-    for scene in chosen:
-        for item in vqa_items(scene, rng):
+    for scene, items in asked:
+        for item in items:
             records.append(
                 {
                     "image": f"{scene.image_id}.jpg",

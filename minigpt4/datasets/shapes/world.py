@@ -94,7 +94,7 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], 
     infos["coco_vqa"] = train_files.write_coco_vqa(root, scenes, rng)
     infos["ok_vqa"] = train_files.write_ok_vqa(root, scenes, rng)
     infos["aok_vqa"] = train_files.write_aok_vqa(root, scenes, rng)
-    infos["gqa"] = train_files.write_gqa(root, scenes, jpegs, rng)
+    infos["gqa"] = train_files.write_gqa(root, scenes, jpegs, rng, pair_scenes, pair_jpegs)
     infos["textcaps_caption"] = train_files.write_textcaps(root, scenes, jpegs)
     infos["ocrvqa"] = train_files.write_ocrvqa(root, scenes, jpegs)
     infos.update(grounding_files.write_refcoco(root, scenes))
@@ -107,6 +107,7 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], 
         root, scenes, np.random.default_rng(config.seed + 3)
     )
     infos["vsr"] = train_files.write_vsr(root, pair_scenes, pair_jpegs)
+    train_files.write_two_object_captions(root, pair_scenes, pair_jpegs)
     infos["hateful_memes"] = train_files.write_hateful_memes(root, scenes, pngs)
     infos["vizwiz"] = train_files.write_vizwiz(root, scenes, jpegs)
 
