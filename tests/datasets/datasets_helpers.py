@@ -70,7 +70,9 @@ def vqa_answer(question: str, image: dict[str, Any]) -> str:
         left, right = objects  # a two-object scene, left to right
         return (left if match.group(1) == "left" else right)["phrase"]
     if match := re.fullmatch(r"is the (\w+ \w+) on the left or on the right\?", question):
-        return "left" if objects[0]["phrase"] == match.group(1) else "right"
+        phrases = [obj["phrase"] for obj in objects]  # left to right
+        assert match.group(1) in phrases, f"{question!r} names no object of the scene"
+        return "left" if match.group(1) == phrases[0] else "right"
     if question == "what is the title of this book?":
         return image["caption"]
     raise AssertionError(f"question outside the shapes grammar: {question!r}")

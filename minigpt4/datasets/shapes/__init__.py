@@ -30,8 +30,8 @@ Files under DIR (paths relative to DIR):
 * ok_vqa: `okvqa/okvqa_train.json` (same fields). aok_vqa: `aokvqa/aokvqa_v1p0_train.json` [{question_id,
   question, choices, correct_choice_idx, direct_answers: [10], image, image_id, split, rationales}].
 * gqa: `gqa/train_balanced_questions.json` [{image: <id>.jpg, question, answer, question_id, fullAnswer}],
-  images `gqa/train/<id>.jpg`: the training scenes' questions, then the VSR training scenes' (below) with four
-  about where things are ("What is the object on the left?", "Is the red circle on the left or on the right?").
+  images `gqa/train/<id>.jpg`: the training scenes' questions, then four per VSR training scene (below) about
+  where things are ("What is the object on the left?", "Is the red circle on the left or on the right?").
 * textcaps_caption: `textcaps/TextCaps_0.1_train.json` {data: [{image_id, caption_str, ...}]},
   `textcaps/train_images/<image_id>.jpg`.
 * ocrvqa: `ocrvqa/dataset.json` {B<9 digits>: {imageURL, questions, answers, title, authorName, genre,

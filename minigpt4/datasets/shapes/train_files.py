@@ -100,13 +100,11 @@ def write_cc_sbu_align(root: Path, scenes: list[Scene], images: Images) -> dict[
     return {"storage": "cc_sbu_align"}
 
 
-def write_two_object_captions(root: Path, pair_scenes: list[Scene], images: Images) -> Path:
+def write_two_object_captions(root: Path, pair_scenes: list[Scene], images: Images) -> None:
     """two_object_captions/, the cc_sbu_align layout over the two-object training scenes ("... a red circle and
     a blue square ...", left to right). No builder reads it: the quickstart's encoder pretraining does, beside
     cc_sbu_align, so the encoder learns which object is on which side while MiniGPT-4 keeps one-object captions."""
-    folder = root / "two_object_captions"
-    write_align_layout(folder, train(pair_scenes), images)
-    return folder
+    write_align_layout(root / "two_object_captions", train(pair_scenes), images)
 
 
 # -- COCO images + LAVIS-style annotations --------------------------------------------------------
@@ -206,8 +204,9 @@ def write_gqa(
     """gqa/train_balanced_questions.json: the short-answer questions of the training scenes, then where things
     are in the two-object training scenes (`side_items`); images gqa/train/<id>.jpg."""
     chosen, pairs = train(scenes), train(pair_scenes)
-    write_images(root / "gqa" / "train", chosen, images, lambda s: f"{s.image_id}.jpg")
-    write_images(root / "gqa" / "train", pairs, pair_images, lambda s: f"{s.image_id}.jpg")
+    write_images(
+        root / "gqa" / "train", chosen + pairs, {**images, **pair_images}, lambda s: f"{s.image_id}.jpg"
+    )
     asked = [(scene, vqa_items(scene, rng)) for scene in chosen]
     asked += [(scene, side_items(scene)) for scene in pairs]
     records = []
