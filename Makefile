@@ -16,7 +16,7 @@ help:
 	@echo "make test         install, then run the whole test suite (everything except gpu-marked tests)"
 	@echo "make test-fast    the test suite without slow tests"
 	@echo "make lint|format  ruff check / ruff format"
-	@echo "make parity       python -m minigpt4.tools.parity over ../shared/parity"
+	@echo "make parity       python -m minigpt4.tools.parity over tests/fixtures/parity"
 	@echo "make bench        run bench/*.py (one JSON line each)"
 
 install: $(STAMP)
@@ -69,7 +69,8 @@ format: $(STAMP)
 	@$(PY) -m ruff check --fix .
 
 parity: $(STAMP)
-	@for d in ../shared/parity/functions ../shared/parity/models; do $(PY) -m minigpt4.tools.parity $$d; done
+	@status=0; for d in tests/fixtures/parity/functions tests/fixtures/parity/models tests/fixtures/parity/minigpt5; do \
+		$(PY) -m minigpt4.tools.parity $$d || status=1; done; exit $$status
 
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do $(PY) $$f; done

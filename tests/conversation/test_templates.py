@@ -14,8 +14,9 @@ from minigpt4.conversation.templates import (
     template_for,
 )
 from minigpt4.tools.parity.families.conversation import check
+from tests.conftest import PARITY
 
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "functions" / "conversation.json"
+FIXTURE = PARITY / "functions" / "conversation.json"
 
 
 def test_parity_family_conversation_passes():
