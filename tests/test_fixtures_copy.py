@@ -35,7 +35,9 @@ def test_every_listed_family_exists_and_every_family_is_listed():
             parent = PARITY / path.split("<")[0]
             listed = set(NAME.findall(what))
             on_disk = {d.name for d in parent.iterdir() if d.is_dir()}
-            assert listed == on_disk, f"README row {path} lists {sorted(listed)}, folder holds {sorted(on_disk)}"
+            assert listed == on_disk, (
+                f"README row {path} lists {sorted(listed)}, folder holds {sorted(on_disk)}"
+            )
         elif path.rstrip("/") not in not_produced():
             assert (PARITY / path).exists(), f"README lists {path}, which is not in {PARITY}"
     families = {f"functions/{p.name}" + ("/" if p.is_dir() else "") for p in (PARITY / "functions").iterdir()}
