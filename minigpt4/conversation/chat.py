@@ -26,6 +26,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStr
 
 from minigpt4.common.errors import DataError
 from minigpt4.conversation.templates import IMAGE_MESSAGE, Conversation
+from minigpt4.models.generation import repetition_penalty_processors
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,10 @@ class Chat:
             do_sample=True,
             min_length=min_length,
             top_p=top_p,
-            repetition_penalty=repetition_penalty,
+            # the official repetition_penalty kwarg, as processors (see repetition_penalty_processors)
+            logits_processor=repetition_penalty_processors(
+                repetition_penalty, self.model.llama_tokenizer.bos_token_id
+            ),
             length_penalty=length_penalty,
             temperature=float(temperature),
         )

@@ -10,13 +10,18 @@ beam cut at max_new_tokens (and its early-stopping estimate) by a length one tok
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from minigpt4.models import prompting
 
@@ -53,6 +58,25 @@ class PlaceholderBosPenalty(LogitsProcessor):
         scores = scores.clone()
         scores[:, self.bos_token_id] = torch.where(seen, column, penalised)
         return scores
+
+
+def repetition_penalty_processors(
+    penalty: float, bos_token_id: int, attention_mask: Tensor | None = None
+) -> LogitsProcessorList:
+    """The repetition penalty of a `generate(inputs_embeds=...)` call, as logits processors: transformers' own
+    processor, built with the arguments `generate(repetition_penalty=...)` gives it (so the ids are the same), then
+    `PlaceholderBosPenalty`. Passed this way, generate does not warn that the prompt goes unpenalised: with
+    inputs_embeds the prompt has no ids, as in 4.30, whose input_ids held only the BOS placeholder.
+    attention_mask: (B, L) of the inputs_embeds, or None."""
+    if penalty == 1:
+        return LogitsProcessorList()
+    left_padding = (attention_mask != 0).int().argmax(dim=1) if attention_mask is not None else None
+    return LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(float(penalty), prompt_ignore_length=left_padding),
+            PlaceholderBosPenalty(penalty, bos_token_id),
+        ]
+    )
 
 
 def stop_kwargs(stop_words_ids: Sequence[int | Sequence[int]] | None, eos_token_id: int) -> dict[str, Any]:
@@ -124,11 +148,9 @@ class GenerationMixin:
             kwargs["top_p"] = top_p
         kwargs.update(stop_kwargs(stop_words_ids, int(self.llama_tokenizer.eos_token_id)))
         if repetition_penalty != 1:
-            bos_penalty = PlaceholderBosPenalty(repetition_penalty, self.llama_tokenizer.bos_token_id)
-            kwargs["logits_processor"] = LogitsProcessorList([bos_penalty])
-        with self.maybe_autocast(), warnings.catch_warnings():
-            # 4.30 did not penalise the prompt either (its input_ids held only the placeholder): expected here
-            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
+            bos_id = self.llama_tokenizer.bos_token_id
+            kwargs["logits_processor"] = repetition_penalty_processors(repetition_penalty, bos_id, atts)
+        with self.maybe_autocast():
             new_tokens = self.llama_model.generate(
                 inputs_embeds=embeds,
                 attention_mask=atts,
@@ -139,7 +161,6 @@ class GenerationMixin:
                 do_sample=do_sample,
                 # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
                 min_new_tokens=max(int(min_length) - 1, 0),
-                repetition_penalty=repetition_penalty,
                 **kwargs,
             )
         bos = torch.full_like(new_tokens[:, :1], self.llama_tokenizer.bos_token_id)
