@@ -114,8 +114,17 @@ def build_processor(
     # Blip2Processor.__init__ drops a `chat_template` argument and so does its from_pretrained (transformers
     # 5.25): the template travels with the tokenizer, and with the processor for versions that read it
     tokenizer.chat_template = processor.chat_template = chat_template(conv, num_query_tokens)
-    check_processor(processor, our_tokenizer, conv, num_query_tokens)
     return processor
+
+
+def save_processor(processor: Blip2Processor, out_dir: Path) -> None:
+    """`save_pretrained`, then pin `legacy: true`, which transformers 5.25 leaves out of tokenizer_config.json
+    (without it the reloaded tokenizer puts `▁` only before the first piece of text)."""
+    processor.save_pretrained(str(out_dir))
+    path = out_dir / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["legacy"] = True
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
 def image_token_id(processor: Blip2Processor) -> int:

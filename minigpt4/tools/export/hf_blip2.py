@@ -20,14 +20,20 @@ from typing import Any
 
 from omegaconf import OmegaConf
 from torch import Tensor, nn
-from transformers import Blip2Config, GenerationConfig
+from transformers import Blip2Config, Blip2Processor, GenerationConfig
 
 from minigpt4.common.errors import CheckpointError
 from minigpt4.conversation.templates import template_for
 from minigpt4.models.options import resolve_path
 from minigpt4.processors.image import CLIP_MEAN, CLIP_STD
 from minigpt4.tools.export.blip2_config import blip2_config
-from minigpt4.tools.export.blip2_processor import TOKENIZER_FILE, build_processor, image_token_id
+from minigpt4.tools.export.blip2_processor import (
+    TOKENIZER_FILE,
+    build_processor,
+    check_processor,
+    image_token_id,
+    save_processor,
+)
 from minigpt4.tools.export.blip2_weights import to_transformers
 from minigpt4.tools.weights.shards import ShardWriter, parse_size
 
@@ -132,9 +138,11 @@ def export_hf_blip2(
 
     config.save_pretrained(str(out_dir))
     generation_config(model, image_index).save_pretrained(str(out_dir))
-    processor.save_pretrained(str(out_dir))
+    save_processor(processor, out_dir)
     # transformers reads tokenizer.json; our LegacyLlamaTokenizer (and `import hf-blip2`) the sentencepiece model
     shutil.copy2(Path(tokenizer_dir) / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    # what users load must reproduce our prompt: check the folder, not the objects we saved
+    check_processor(Blip2Processor.from_pretrained(str(out_dir)), tokenizer, conv, qformer.num_query_token)
     saved_cfg = {k: v for k, v in model_cfg.items() if k not in WEIGHT_PATH_KEYS}
     document = {"model": saved_cfg, "llm_vocab_size": int(llm_config.vocab_size)}
     if preprocess is not None:
