@@ -47,7 +47,10 @@ def test_renames_both_ways(ours, theirs):
 def test_qkv_bias_is_fused_and_split():
     key = "vision_model.encoder.layers.7.self_attn.qkv.bias"
     assert to_theirs("visual_encoder.blocks.7.attn.q_bias").key == key
-    assert [m.key for m in to_ours(key)] == ["visual_encoder.blocks.7.attn.q_bias", "visual_encoder.blocks.7.attn.v_bias"]
+    assert [m.key for m in to_ours(key)] == [
+        "visual_encoder.blocks.7.attn.q_bias",
+        "visual_encoder.blocks.7.attn.v_bias",
+    ]
     q, v = torch.randn(4), torch.randn(4)
     fused = fuse_qkv_bias(q, v)
     assert torch.equal(fused[4:8], torch.zeros(4))
@@ -80,7 +83,10 @@ def test_stream_round_trip_pads_vocab_and_rebuilds_position_ids():
         "llama_model.lm_head.weight": torch.randn(5, 2),
     }
     theirs = dict(to_transformers(ours.items(), vocab_rows=6))
-    assert set(theirs) == {"vision_model.encoder.layers.0.self_attn.qkv.bias", "language_model.lm_head.weight"}
+    assert set(theirs) == {
+        "vision_model.encoder.layers.0.self_attn.qkv.bias",
+        "language_model.lm_head.weight",
+    }
     assert theirs["language_model.lm_head.weight"].shape == (6, 2)
     assert not theirs["language_model.lm_head.weight"][5].any()
     back = dict(to_minigpt4(theirs.items(), vocab_size=5, qformer_max_positions=6))

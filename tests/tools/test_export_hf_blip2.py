@@ -22,6 +22,7 @@ from minigpt4.common.registry import registry
 from minigpt4.conversation.templates import CONV_VISION_Vicuna0
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from minigpt4.tools.export import export_hf_blip2, import_hf_blip2
+from minigpt4.tools.export.cli import main
 from minigpt4.tools.weights.shards import TensorFile, WeightSource
 
 QUESTION = "What is in this image?"
@@ -137,6 +138,22 @@ def test_greedy_generate_gives_our_ids(exported, loaded):
         ours = model.llama_model.generate(inputs_embeds=context, **options)
         theirs = hf_model.generate(**inputs, **options)
     assert theirs[0, inputs["input_ids"].shape[1] :].tolist() == ours[0].tolist()
+    suppressed = hf_model.generate(
+        **inputs, max_new_tokens=1, suppress_tokens=[hf_model.config.image_token_index],
+        output_scores=True, return_dict_in_generate=True,
+    )  # fmt: skip
+    assert suppressed.scores[0][0, hf_model.config.image_token_index] == float("-inf")
+
+
+def test_cli_refuses_llama2_and_saves_it_as_our_folder(tmp_path, capsys):
+    cfg_path = tmp_path / "tiny_llama2_eval.yaml"
+    cfg_path.write_text("model:\n  arch: minigpt4\n  model_type: tiny_llama2\n")
+    assert main(["hf-blip2", "--cfg-path", str(cfg_path), "--out", str(tmp_path / "hf")]) == 1
+    assert "no transformers class" in capsys.readouterr().err
+    assert main(["minigpt", "--cfg-path", str(cfg_path), "--out", str(tmp_path / "ours")]) == 0
+    assert from_pretrained(tmp_path / "ours").has_qformer is False
+    assert main(["import", "hf-blip2", str(tmp_path / "ours"), "--out", str(tmp_path / "back")]) == 1
+    assert "no config.json" in capsys.readouterr().err
 
 
 def test_round_trip_is_bit_identical(exported, tmp_path):

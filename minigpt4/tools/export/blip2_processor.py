@@ -26,6 +26,7 @@ from minigpt4.conversation.templates import IMAGE_PLACEHOLDER, Conversation, Sep
 
 IMAGE_TOKEN = "<image>"
 TOKENIZER_FILE = "tokenizer.model"
+ADDED_TOKEN_FILES = ("added_tokens.json", "special_tokens_map.json")
 
 
 def image_processor(
@@ -105,11 +106,19 @@ def build_processor(
     pad_token = our_tokenizer.convert_ids_to_tokens(pad_id)
     with tempfile.TemporaryDirectory() as staging:
         shutil.copy2(tokenizer_dir / TOKENIZER_FILE, Path(staging) / TOKENIZER_FILE)
+        for name in ADDED_TOKEN_FILES:  # e.g. Vicuna v0's [PAD] (id 32000): the image token comes after it
+            if (tokenizer_dir / name).is_file():
+                shutil.copy2(tokenizer_dir / name, Path(staging) / name)
         (Path(staging) / "tokenizer_config.json").write_text(
             json.dumps(tokenizer_config_for(source_config, pad_token))
         )
         tokenizer = AutoTokenizer.from_pretrained(staging)
     tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
+    if tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) != len(our_tokenizer):
+        raise CheckpointError(
+            f"{tokenizer_dir}: transformers' tokenizer has {len(tokenizer) - 1} tokens, ours {len(our_tokenizer)}; "
+            "the image token must take the first free id"
+        )
     processor = Blip2Processor(image_processor(image_size, mean, std), tokenizer, num_query_tokens=None)
     # Blip2Processor.__init__ drops a `chat_template` argument and so does its from_pretrained (transformers
     # 5.25): the template travels with the tokenizer, and with the processor for versions that read it
