@@ -212,9 +212,6 @@ _ENTRIES = [
     _shapes_entry(
         "minigpt-4_tiny-vicuna0_shapes", "minigpt4", "tiny_vicuna0", "MiniGPT-4 (Q-Former, Vicuna-style)"
     ),
-    _shapes_entry(
-        "minigpt-4_tiny-llama2_shapes", "minigpt4", "tiny_llama2", "MiniGPT-4 (token concat, Llama-2-style)"
-    ),
     _shapes_entry("minigpt-v2_tiny_shapes", "minigpt_v2", "tiny", "MiniGPT-v2 (LoRA)"),
 ]
 MODEL_ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _ENTRIES}

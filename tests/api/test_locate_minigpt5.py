@@ -11,7 +11,7 @@ from minigpt4.api.zoo import MINIGPT5_STAGE1_CC3M, SD21_BASE
 def test_sd_folder_from_environment_and_missing_message(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGPT4_WEIGHTS_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("MINIGPT4_WEIGHTS_CONFIG", str(tmp_path / "none.yaml"))
-    with pytest.raises(WeightsNotFoundError, match="stable-diffusion-2-1-base.*model.sd_model"):
+    with pytest.raises(WeightsNotFoundError, match=r"stable-diffusion-2-1-base.*model\.sd_model"):
         locate(SD21_BASE)
     folder = tmp_path / "sd21"
     folder.mkdir()

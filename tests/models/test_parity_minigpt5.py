@@ -1,4 +1,4 @@
-"""`python -m minigpt4.tools.parity ../shared/parity/minigpt5[/<stage>]` passes family by family."""
+"""`python -m minigpt4.tools.parity tests/fixtures/parity/minigpt5[/<stage>]` passes family by family."""
 
 from __future__ import annotations
 

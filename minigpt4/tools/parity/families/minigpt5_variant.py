@@ -1,4 +1,4 @@
-"""Parity of one MiniGPT-5 fixture directory (`../shared/parity/minigpt5/<stage>/`).
+"""Parity of one MiniGPT-5 fixture directory (`tests/fixtures/parity/minigpt5/<stage>/`).
 
 The model is built by our `from_config` from the fixture's config and its official-format files (`eva_vit.pth`,
 `qformer.pth`, `llm/`, `minigpt4_ckpt.pth`, `sd/`, `stage1.ckpt`, `stage2.ckpt`), then run on the fixture batch
