@@ -570,8 +570,28 @@ class MiniGPT5(MiniGPT4):
     @torch.no_grad()
     def generate_answers(
         self,
-        prompts: Sequence[str],
-        images: Sequence[Tensor | None] | None = None,
+        images: Tensor | Sequence[Tensor | None] | None,
+        texts: Sequence[str],
+        **options: Any,
+    ) -> GenerationResult:
+        """Text and images for a batch of prompts (the house interface: images first). images: None, (B, 3, S, S)
+        (one per prompt) or per prompt (n, 3, S, S) / None, used at each prompt's `<ImageHere>` in order.
+        options: those of `generate_from_context`. Rows that produce `[IMG0]` get one image each."""
+        if isinstance(images, Tensor):
+            images = list(images[:, None]) if images.ndim == 4 else list(images)
+        embeds, atts = self.generation_inputs_for(texts, images)
+        return self.generate_from_context(embeds, attention_mask=atts, **options)
+
+    def generate(self, images: Tensor | Sequence[Tensor | None] | None, texts: Sequence[str], **options: Any
+                 ) -> list[str]:  # fmt: skip
+        """The texts of `generate_answers`."""
+        return self.generate_answers(images, texts, **options).texts
+
+    @torch.no_grad()
+    def generate_from_context(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor | None = None,
         *,
         max_new_tokens: int = 256,
         do_sample: bool = True,
@@ -586,13 +606,16 @@ class MiniGPT5(MiniGPT4):
         generate_images: bool = True,
         generator: torch.Generator | None = None,
     ) -> GenerationResult:
-        """Text and images for a batch of prompts (official `generate` defaults: sampling top-p 0.9, repetition
-        penalty 2.0, stop at `###`, CFG 7.5 over 50 scheduler steps). images: per prompt (n, 3, S, S) or None.
-        Rows that produce `[IMG0]` get one image each."""
-        embeds, atts = self.generation_inputs_for(prompts, images)
+        """Answer a ready context (B, L, D) (left-padded when attention_mask is given). Official `generate`
+        defaults: sampling top-p 0.9, repetition penalty 2.0, stop at `###`, max 256 new tokens, CFG 7.5 over
+        the scheduler's 50 steps. texts: special tokens and `###` removed; token_ids: new ids up to the stop."""
+        if attention_mask is None:
+            attention_mask = torch.ones(
+                inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device
+            )
         trace = self.trace_generation(
-            embeds,
-            atts,
+            inputs_embeds,
+            attention_mask,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             top_p=top_p,
@@ -605,7 +628,7 @@ class MiniGPT5(MiniGPT4):
         )
         token_ids = [_cut_after_stop(row[1:], trace, b) for b, row in enumerate(trace.sequences)]
         texts = [self.answer_text(ids.tolist()) for ids in token_ids]
-        images_out: list[list[Any]] = [[] for _ in prompts]
+        images_out: list[list[Any]] = [[] for _ in range(inputs_embeds.shape[0])]
         if generate_images and bool(trace.has_image.any()) and self.image_decoder is not None:
             rows = trace.has_image.nonzero().flatten().tolist()
             decoded = self.render_images(
@@ -789,6 +812,8 @@ def mapper_config(cfg: Any, decoder: ImageDecoder | None) -> OutputMapperConfig:
         feedforward=int(cfg_get(cfg, "mapper_feedforward", 4096)),
         num_heads=int(cfg_get(cfg, "mapper_num_heads", 8)),
         dropout=float(cfg_get(cfg, "mapper_dropout", 0.0)),
+        layer_norm_eps=float(cfg_get(cfg, "mapper_layer_norm_eps", 1e-5)),
+        activation=str(cfg_get(cfg, "mapper_activation", "relu")),
     )
 
 

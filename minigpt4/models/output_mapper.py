@@ -25,6 +25,7 @@ class OutputMapperConfig:
     num_heads: int = 8
     dropout: float = 0.0
     layer_norm_eps: float = 1e-5
+    activation: str = "relu"  # nn.Transformer's default, as officially
 
 
 class OutputMapper(nn.Module):
@@ -43,6 +44,7 @@ class OutputMapper(nn.Module):
             dim_feedforward=cfg.feedforward,
             dropout=cfg.dropout,
             layer_norm_eps=cfg.layer_norm_eps,
+            activation=cfg.activation,
             batch_first=True,
             norm_first=True,
         )

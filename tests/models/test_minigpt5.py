@@ -107,7 +107,7 @@ def test_generation_forced_image_and_same_seed_same_image(stage1):
     # greedy: the official boost (10x the max score) makes [IMG0] the argmax; sampled, a tiny random LLM's flat
     # distribution can still miss it (the boost is the official one, not a guarantee)
     def run(seed):
-        return stage1.generate_answers(["a red circle"], max_new_tokens=4, force_generation=True, do_sample=False,
+        return stage1.generate_answers(None, ["a red circle"], max_new_tokens=4, force_generation=True, do_sample=False,
                                        num_inference_steps=3, generator=torch.Generator().manual_seed(seed))  # fmt: skip
 
     first, second = run(7), run(7)
@@ -116,6 +116,11 @@ def test_generation_forced_image_and_same_seed_same_image(stage1):
     assert first.texts == second.texts
     assert list(first.images[0][0].getdata()) == list(second.images[0][0].getdata())
     assert first.voken_states.shape == (1, 8, 64) and first.voken_states.abs().sum() > 0
+    greedy = {"max_new_tokens": 4, "do_sample": False, "generate_images": False}
+    assert (
+        stage1.generate(None, ["a red circle"], **greedy)
+        == stage1.generate_answers(None, ["a red circle"], **greedy).texts
+    )
     other = run(8)  # another seed: other initial latents, another image
     assert list(other.images[0][0].getdata()) != list(first.images[0][0].getdata())
 

@@ -66,6 +66,8 @@ def model_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         "mapper_feedforward": mapper["dim_feedforward"],
         "mapper_num_heads": mapper["nhead"],
         "mapper_dropout": mapper["dropout"],
+        "mapper_layer_norm_eps": mapper.get("layer_norm_eps", 1e-5),
+        "mapper_activation": mapper.get("activation", "relu"),
         "text_loss_weight": weights.get("text", 0.01),
         "image_loss_weight": weights.get("image", 1.0),
         "caption_loss_weight": weights.get("caption", 0.1),
@@ -223,6 +225,12 @@ def check_training(model, samples, out, expected, tensors) -> list[FamilyReport]
 
     voken = FamilyReport("vokens")
     _compare(voken, "train.special_token_index", tensors["train.special_token_index"], out.voken_index)
+    if "train.fc_in" not in tensors:  # a batch without output images: text loss only
+        losses = FamilyReport("losses")
+        for name in ("loss", "text_loss"):
+            _loss(losses, f"train.{name}", expected[f"train.{name}"], getattr(out, name))
+        losses.exact("no image loss", None, out.image_loss)
+        return [vision, llm_inputs, llm_outputs, voken, losses]
     _compare(voken, "train.fc_in", tensors["train.fc_in"], out.voken_states)
 
     mapper = FamilyReport("mapper")
@@ -305,16 +313,16 @@ def check_generation(model, config, expected, tensors, inputs) -> list[FamilyRep
     )
     report.exact("gen.sequences (teacher-forced)", sequences.tolist(), trace.sequences.tolist())
     report.exact("every forced id inside the top-p set", True, all(bool(t.all()) for t in trace.in_nucleus))
-    shapes = [
-        [list(s.shape)] * len(group)
-        for s, group in zip(trace.step_states, expected["gen.hidden_states_shapes"])
-    ]
+    per_step = model.llama_model.config.num_hidden_layers + 1  # embeddings + every layer, as HF returns them
+    shapes = [[list(s.shape)] * per_step for s in trace.step_states]
     report.exact("gen.hidden_states_shapes", expected["gen.hidden_states_shapes"], shapes)
     for k, state in enumerate(trace.step_states):
         if f"gen.hidden_states_last.{k}" in tensors:
             _compare(report, f"gen.hidden_states_last.{k}", tensors[f"gen.hidden_states_last.{k}"], state)
     report.exact("gen.image_produced", expected["gen.image_produced"], bool(trace.has_image[0]))
     report.exact("gen.text_out", expected["gen.text_out"], model.decode_official(trace.sequences)[0])
+    if not expected["gen.image_produced"]:  # nothing to map or render
+        return [report]
     _compare(report, "gen.fc_in_cond", tensors["gen.fc_in_cond"], trace.voken_states)
     _compare(report, "gen.fc_in_uncond", tensors["gen.fc_in_uncond"], torch.zeros_like(trace.voken_states))
     _compare(
