@@ -177,3 +177,24 @@ def test_unknown_key_in_checkpoint_is_reported(tmp_path, stage1):
     torch.save({"state_dict": state}, path)
     with pytest.raises(CheckpointError, match="unexpected key"):
         build_tiny("m5_stage1", stage1_ckpt=str(path))
+
+
+def test_official_mixed_precision_bf16_llm_and_sd_fp32_vocabulary_and_mapper():
+    model = build_tiny("m5_stage2", seed=0, llama_dtype="bfloat16", sd_dtype="bfloat16")
+    assert model.image_decoder.unet.dtype == torch.bfloat16
+    assert all(w.dtype == torch.float32 for w in model.vocabulary_weights())
+    assert model.output_mapper.fc[0].weight.dtype == torch.float32
+    samples = model.tokenize_pairs(["a red circle"], [f"{VOKENS} ###"])
+    samples["output_image"] = torch.zeros(1, 3, 32, 32)
+    samples["captions"] = ["a red circle"]
+    losses = model(samples, fixed_draws(n=1, cfg=(0.5,)))
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"]) and set(losses) == {
+        "loss",
+        "text_loss",
+        "image_loss",
+        "caption_loss",
+    }
+    result = model.generate_answers(None, ["a red circle"], max_new_tokens=2, force_generation=True,
+                                    do_sample=False, num_inference_steps=2)  # fmt: skip
+    assert len(result.images[0]) == 1
