@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minigpt4.common.errors import CheckpointError, ConfigError, DataError
+from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.common.registry import registry
 from minigpt4.models import vokens
 from minigpt4.models.base import causal_lm_loss
@@ -127,6 +127,7 @@ class VokenTrace:
     voken_states: Tensor
     has_image: Tensor
     finished: Tensor
+    lengths: Tensor  # (B,) new ids of each row up to and including its stop
     in_nucleus: list[Tensor] = field(default_factory=list)
 
 
@@ -277,7 +278,7 @@ class MiniGPT5(MiniGPT4):
         is_text = input_ids != self.image_token_id
         rows = torch.arange(batch, device=device)[:, None].expand_as(input_ids)
         embeds[rows[is_text], token_position[is_text]] = text[is_text]
-        bos = torch.full((batch, 1), self.llama_tokenizer_bos_id, dtype=torch.long, device=device)
+        bos = torch.full((batch, 1), self.bos_token_id, dtype=torch.long, device=device)
         embeds[:, 0] = self.embed_tokens(bos)[:, 0]
         if images is not None:
             image_embeds, _ = self.encode_img(images.to(device))  # (N_img, P, D)
@@ -296,7 +297,7 @@ class MiniGPT5(MiniGPT4):
         return embeds, atts, targets
 
     @property
-    def llama_tokenizer_bos_id(self) -> int:
+    def bos_token_id(self) -> int:
         config = self.llama_model.config
         if self.llama_tokenizer is not None:
             return int(self.llama_tokenizer.bos_token_id)
@@ -460,11 +461,12 @@ class MiniGPT5(MiniGPT4):
         positions = (atts.cumsum(dim=1) - 1).clamp(min=0)
         logits, hidden = self._cached_step(inputs_embeds, atts, positions, cache)
         trace = VokenTrace(
-            sequences=torch.full((batch, 1), self.llama_tokenizer_bos_id, dtype=torch.long, device=device),
+            sequences=torch.full((batch, 1), self.bos_token_id, dtype=torch.long, device=device),
             step_states=[hidden],
             voken_states=hidden.new_zeros(batch, self.num_vokens, hidden.shape[-1]),
             has_image=torch.zeros(batch, dtype=torch.bool, device=device),
             finished=torch.zeros(batch, dtype=torch.bool, device=device),
+            lengths=torch.zeros(batch, dtype=torch.long, device=device),
         )
         next_logits, prev_state = logits[:, -1].float(), hidden[:, -1]
         for step in range(max_new_tokens):
@@ -489,6 +491,7 @@ class MiniGPT5(MiniGPT4):
             trace.in_nucleus.append(torch.isfinite(scores.gather(1, token[:, None]).squeeze(1)))
             token = torch.where(trace.finished, eos, token)
             trace.sequences = torch.cat([trace.sequences, token[:, None]], dim=1)
+            trace.lengths += (~trace.finished).long()
             trace.finished |= self._stopped(trace.sequences, eos, stops)
             if step == max_new_tokens - 1 or bool(trace.finished.all()):
                 break
@@ -626,7 +629,7 @@ class MiniGPT5(MiniGPT4):
             stop_words_ids=stop_words_ids,
             generator=generator,
         )
-        token_ids = [_cut_after_stop(row[1:], trace, b) for b, row in enumerate(trace.sequences)]
+        token_ids = [row[1 : 1 + int(n)] for row, n in zip(trace.sequences, trace.lengths)]
         texts = [self.answer_text(ids.tolist()) for ids in token_ids]
         images_out: list[list[Any]] = [[] for _ in range(inputs_embeds.shape[0])]
         if generate_images and bool(trace.has_image.any()) and self.image_decoder is not None:
@@ -732,15 +735,6 @@ class MiniGPT5(MiniGPT4):
             if stage2:
                 model.load_lightning_checkpoint(stage2, stage=2, allow_missing=allow)
         return model
-
-
-def _cut_after_stop(ids: Tensor, trace: VokenTrace, row: int) -> Tensor:
-    """New ids of one row up to its stop (the rows that finished early are padded with eos afterwards)."""
-    if not bool(trace.finished[row]):
-        return ids
-    eos = ids[-1]
-    padded = (ids == eos).nonzero().flatten()
-    return ids[: int(padded[0]) + 1] if len(padded) else ids
 
 
 def _is_vocab_key(name: str) -> bool:
@@ -860,4 +854,4 @@ def loss_settings(cfg: Any) -> LossSettings:
     )
 
 
-__all__ = ["CheckpointError", "MiniGPT5", "Minigpt5Lora", "Minigpt5Output", "TrainingDraws", "VokenTrace"]
+__all__ = ["MiniGPT5", "Minigpt5Lora", "Minigpt5Output", "TrainingDraws", "VokenTrace"]

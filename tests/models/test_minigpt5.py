@@ -198,3 +198,11 @@ def test_official_mixed_precision_bf16_llm_and_sd_fp32_vocabulary_and_mapper():
     result = model.generate_answers(None, ["a red circle"], max_new_tokens=2, force_generation=True,
                                     do_sample=False, num_inference_steps=2)  # fmt: skip
     assert len(result.images[0]) == 1
+
+
+def test_a_row_that_stops_early_keeps_its_stop_and_is_padded(stage1):
+    embeds, atts = stage1.generation_inputs_for(["a red circle", "a blue square"])
+    eos = stage1.llama_tokenizer.eos_token_id
+    trace = stage1.trace_generation(embeds, atts, forced_tokens=torch.tensor([[5, eos, 7, 8], [5, 6, 7, 8]]))
+    assert trace.lengths.tolist() == [2, 4] and trace.finished.tolist() == [True, False]
+    assert trace.sequences[0, 1:].tolist() == [5, eos, eos, eos]
