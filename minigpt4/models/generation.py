@@ -11,7 +11,8 @@ beam cut at max_new_tokens (and its early-stopping estimate) by a length one tok
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -24,6 +25,24 @@ from transformers import (
 )
 
 from minigpt4.models import prompting
+
+if TYPE_CHECKING:
+    import PIL.Image
+
+
+@dataclass
+class GenerationResult:
+    """What a generation call returns, one entry per batch row.
+
+    texts: the decoded answer of each row; token_ids: the new token ids of each row, (N_b,) each.
+    images / voken_states: filled by models that also generate images (MiniGPT-5): the generated images of each
+    row, and the (B, 8, D) hidden states of the image tokens; None for text-only models.
+    """
+
+    texts: list[str]
+    token_ids: list[Tensor]
+    images: list[list[PIL.Image.Image]] | None = None
+    voken_states: Tensor | None = None
 
 
 class StopOnSequences(StoppingCriteria):
