@@ -132,9 +132,11 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
             raise ConfigError(
                 f"low_resource (8/4-bit) needs LLM weights, but {path} holds none of {', '.join(WEIGHT_FILES)}"
             )
-        if load_weights:
-            logger.warning(
-                "%s holds no LLM weights: building the LLM from config.json with RANDOM weights", path
+        if (
+            load_weights
+        ):  # whether that matters (model.ckpt may hold the whole LLM): load_pretrained_parts says
+            logger.info(
+                "%s holds no LLM weights: building the LLM from config.json with random weights", path
             )
         config = llm_config(path, dict(settings.config_overrides))
         model = LlamaForCausalLM._from_config(config, dtype=dtype, attn_implementation="sdpa")

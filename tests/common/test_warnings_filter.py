@@ -95,3 +95,19 @@ def test_the_bitsandbytes_cpu_kernel_notice_is_dropped_and_nothing_else(caplog):
         )
         target.warning("CPU 8-bit matmul failed: %s", "a real problem")
     assert [r.getMessage() for r in caplog.records] == ["CPU 8-bit matmul failed: a real problem"]
+
+
+def test_random_parts_are_reported_only_when_the_checkpoint_does_not_hold_them(tmp_path, caplog):
+    """The demos open the quickstart run through model.ckpt, which holds the tiny ViT-less Q-Former and LLM:
+    no "RANDOM" warning then; without a checkpoint each random part still warns."""
+    cfg = OmegaConf.load(model_default_path("minigpt4", "tiny_vicuna0")).model
+    model_cls = registry.get_model_class("minigpt4")
+    with caplog.at_level(logging.WARNING):
+        model = model_cls.from_config(cfg)
+    assert {"EVA ViT", "Q-Former", "LLM"} <= {p for p in ("EVA ViT", "Q-Former", "LLM") if p in caplog.text}
+    trainable = {k: v for k, v in model.state_dict().items() if k in dict(model.named_parameters())}
+    torch.save({"model": trainable}, tmp_path / "run.pth")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        model_cls.from_config(OmegaConf.merge(cfg, {"ckpt": str(tmp_path / "run.pth")}))
+    assert "RANDOM" not in caplog.text
