@@ -90,7 +90,7 @@ class MiniGPTInferencer:
         return prepare_texts(list(questions), self.template)
 
     def _result(self, answer: str, question: str | None, image: Image.Image) -> dict[str, Any]:
-        from minigpt4.conversation.boxes import parse_boxes
+        from minigpt4.conversation.grounding_boxes import parse_boxes
 
         if question is None:
             result: dict[str, Any] = {"pred_caption": answer}

@@ -12,12 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from minigpt4.common.errors import CheckpointError
+from minigpt4.common.paths import LIBRARY_ROOT, MODEL_CONFIG_ROOT
 from minigpt4.common.registry import registry
 from minigpt4.models import prompting
-from minigpt4.models.base import MiniGPTBase
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, load_into, read_state_dict
-from minigpt4.models.options import PACKAGE_DIR, cfg_get, resolve_path
+from minigpt4.models.minigpt_base import MiniGPTBase
+from minigpt4.models.options import cfg_get, resolve_path
 from minigpt4.models.projection import concat_neighbours
 from minigpt4.models.qformer import QFormer, QFormerConfig
 
@@ -26,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 def model_type_table(arch: str) -> dict[str, str]:
     """{model_type: default YAML path relative to the package}, from configs/models/<arch>/*.yaml."""
-    folder = PACKAGE_DIR / "configs" / "models" / arch
-    return {p.stem: str(p.relative_to(PACKAGE_DIR)) for p in sorted(folder.glob("*.yaml"))}
+    folder = MODEL_CONFIG_ROOT / arch
+    return {p.stem: str(p.relative_to(LIBRARY_ROOT)) for p in sorted(folder.glob("*.yaml"))}
 
 
 @registry.register_model("minigpt4")
@@ -101,7 +102,7 @@ class MiniGPT4(MiniGPTBase):
 
     @classmethod
     def default_config_path(cls, model_type: str) -> Path:
-        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT4:

@@ -10,11 +10,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from minigpt4.common.paths import LIBRARY_ROOT
 from minigpt4.common.registry import registry
-from minigpt4.models.base import MiniGPTBase
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.minigpt4 import load_pretrained_parts, model_type_table
-from minigpt4.models.options import PACKAGE_DIR, cfg_get
+from minigpt4.models.minigpt_base import MiniGPTBase
+from minigpt4.models.options import cfg_get
 from minigpt4.models.projection import concat_neighbours
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class MiniGPTv2(MiniGPTBase):
 
     @classmethod
     def default_config_path(cls, model_type: str) -> Path:
-        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPTv2:

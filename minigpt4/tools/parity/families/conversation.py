@@ -17,7 +17,7 @@ import torch
 
 from minigpt4.conversation.chat import Chat, StoppingCriteriaSub
 from minigpt4.conversation.templates import TEMPLATES, Conversation
-from minigpt4.models.base import MiniGPTBase
+from minigpt4.models.minigpt_base import MiniGPTBase
 from minigpt4.tools.parity.report import FamilyReport
 
 # The fixture's stub model: one token per character, BOS on the first segment, 32 image tokens of width 4.

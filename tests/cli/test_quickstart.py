@@ -4,8 +4,8 @@ import torch
 from omegaconf import OmegaConf
 
 from minigpt4.api.locate import DIR_ENV
-from minigpt4.quickstart.captions import caption_accuracy, caption_chance, caption_correct
-from minigpt4.quickstart.pipeline import VIT_FILE, ZOO_NAMES, publish_to_zoo, results_table
+from minigpt4.cli.quickstart import VIT_FILE, ZOO_NAMES, publish_to_zoo, results_table
+from minigpt4.evaluation.shapes_captions import caption_accuracy, caption_chance, caption_correct
 
 COLORS, SHAPES = ["red", "blue"], ["circle", "square"]
 RED_CIRCLE = [{"color": "red", "shape": "circle"}]

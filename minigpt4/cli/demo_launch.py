@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from minigpt4.common.config import LIBRARY_ROOT, Config, load_yaml, model_default_path
+from minigpt4.common.config import Config, load_yaml, model_default_path
 from minigpt4.common.errors import CheckpointError, MiniGPTError
+from minigpt4.common.paths import REPO_ROOT
 from minigpt4.conversation.chat import Chat
 from minigpt4.conversation.templates import Conversation, template_for
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = LIBRARY_ROOT.parent
 PLACEHOLDER_PREFIX = "please set this value"
 
 
@@ -212,7 +212,7 @@ def run_demo(
     except MiniGPTError as error:
         print(f"{script}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
-    from minigpt4.conversation.gradio_parts import serve  # gradio is imported only by the demos
+    from minigpt4.cli.gradio_parts import serve  # gradio is imported only by the demos
 
     serve(build_demo(session), args)
     return 0
