@@ -146,7 +146,7 @@ def evaluate_captions(checkpoint: Path, batch_size: int = 25) -> tuple[float, fl
             [processor(Image.open(world_root() / "coco" / "train" / i["file"]).convert("RGB")) for i in chunk]
         )
         texts = prepare_texts([CAPTION_PROMPT] * len(chunk), CONV_VISION_Vicuna0.copy())
-        answers = model.generate(images, texts, max_new_tokens=40, stop_words_ids=[stop_ids])
+        answers = model.generate_answers(images, texts, max_new_tokens=40, stop_words_ids=[stop_ids]).texts
         captions += [answer.split("###")[0].strip() for answer in answers]  # as Chat.answer does
     examples = [
         {"image": i["file"], "truth": i["caption"], "caption": c} for i, c in zip(heldout[:5], captions)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,18 @@ def model_type_table(arch: str) -> dict[str, str]:
 @registry.register_model("minigpt4")
 class MiniGPT4(MiniGPTBase):
     PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt4")
+    # official demo.py `conv_dict[model_type]`, plus our tiny model types; other names by their LLM family
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE: ClassVar[dict[str, str]] = {
+        "pretrain_vicuna0": "CONV_VISION_Vicuna0",
+        "pretrain_vicuna1": "CONV_VISION_Vicuna0",
+        "tiny_vicuna0": "CONV_VISION_Vicuna0",
+        "pretrain_llama2": "CONV_VISION_LLama2",
+        "tiny_llama2": "CONV_VISION_LLama2",
+    }
+    CONVERSATION_TEMPLATE_BY_NAME_PART: ClassVar[dict[str, str]] = {
+        "llama2": "CONV_VISION_LLama2",
+        "vicuna": "CONV_VISION_Vicuna0",
+    }
 
     def __init__(
         self,
@@ -99,10 +111,6 @@ class MiniGPT4(MiniGPTBase):
             k for k in self.state_dict() if k.startswith(BLIP2_PREFIXES) and not k.endswith("position_ids")
         ]
         load_into(self, wanted, f"BLIP-2 Q-Former {path}", required=required, ignorable=BLIP2_UNUSED)
-
-    @classmethod
-    def default_config_path(cls, model_type: str) -> Path:
-        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT4:

@@ -11,13 +11,15 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minigpt4.common.errors import ConfigError, DataError
+from minigpt4.common.paths import LIBRARY_ROOT
 from minigpt4.models import prompting
 from minigpt4.models.checkpoint import BlocksBeyond, load_into, read_state_dict
 from minigpt4.models.eva_vit import (
@@ -37,7 +39,20 @@ LN_VISION_EPS = 1e-5
 
 
 class MiniGPTBase(GenerationMixin, nn.Module):
-    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` and implement `encode_img`."""
+    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` and implement `encode_img`.
+
+    Per-architecture facts the callers read instead of testing the architecture's name (class attributes):
+    PRETRAINED_MODEL_CONFIG_DICT: {model_type: default YAML relative to the package};
+    CONVERSATION_TEMPLATE: the chat template name (`conversation.templates.TEMPLATES`) of every model type, or
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE / _BY_NAME_PART to choose it per model type;
+    ANSWERS_WITH_BOXES: answers may hold grounding boxes (the API parses them).
+    """
+
+    PRETRAINED_MODEL_CONFIG_DICT: ClassVar[dict[str, str]] = {}
+    CONVERSATION_TEMPLATE: ClassVar[str | None] = None
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE: ClassVar[dict[str, str]] = {}
+    CONVERSATION_TEMPLATE_BY_NAME_PART: ClassVar[dict[str, str]] = {}
+    ANSWERS_WITH_BOXES: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -72,6 +87,27 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         self.end_sym = end_sym
         self.prompt_list: list[str] = []
         self.autocast_dtype = parse_dtype(autocast_dtype)
+
+    @classmethod
+    def default_config_path(cls, model_type: str) -> Path:
+        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def conversation_template_name(cls, model_type: str) -> str:
+        """The name of the chat template (in `conversation.templates.TEMPLATES`) for `model_type`."""
+        if cls.CONVERSATION_TEMPLATE is not None:
+            return cls.CONVERSATION_TEMPLATE
+        if model_type in cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE:
+            return cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE[model_type]
+        for part, name in cls.CONVERSATION_TEMPLATE_BY_NAME_PART.items():
+            if part in model_type:
+                return name
+        parts = "/".join(repr(part) for part in cls.CONVERSATION_TEMPLATE_BY_NAME_PART)
+        raise ConfigError(
+            f"no chat template for {cls.__name__} model_type={model_type!r}; known model types: "
+            f"{sorted(cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE)} (or any name containing {parts or 'nothing'}); "
+            f"add it to {cls.__name__}.CONVERSATION_TEMPLATE_BY_MODEL_TYPE"
+        )
 
     # -- construction --------------------------------------------------------------------
 

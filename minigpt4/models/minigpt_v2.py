@@ -4,13 +4,11 @@ llama_proj -> Llama-2-chat with LoRA (peft) on q_proj/v_proj."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from minigpt4.common.paths import LIBRARY_ROOT
 from minigpt4.common.registry import registry
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.minigpt4 import load_pretrained_parts, model_type_table
@@ -24,6 +22,8 @@ logger = logging.getLogger(__name__)
 @registry.register_model("minigpt_v2")
 class MiniGPTv2(MiniGPTBase):
     PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt_v2")
+    CONVERSATION_TEMPLATE = "CONV_VISION_minigptv2"  # every model type (official demo_v2 and eval)
+    ANSWERS_WITH_BOXES = True  # `{<x1><y1><x2><y2>}` grounding answers
 
     def __init__(self, *, chat_template: bool = False, **base: Any) -> None:
         super().__init__(**base)
@@ -41,10 +41,6 @@ class MiniGPTv2(MiniGPTBase):
             inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
             atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
         return inputs_llama, atts_llama
-
-    @classmethod
-    def default_config_path(cls, model_type: str) -> Path:
-        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPTv2:
