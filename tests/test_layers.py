@@ -92,7 +92,7 @@ def cycles(edges: set[tuple[str, str]]) -> list[list[str]]:
     def visit(node: str, path: list[str]) -> None:
         for target in sorted(graph.get(node, ())):
             if target in path:
-                cycle = path[path.index(target) :] + [target]
+                cycle = [*path[path.index(target) :], target]
                 key = frozenset(cycle)
                 if key not in seen:
                     seen.add(key)

@@ -19,7 +19,6 @@ from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, load_into, read_state_dict
 from minigpt4.models.minigpt_base import MiniGPTBase
 from minigpt4.models.options import cfg_get, resolve_path
-from minigpt4.models.projection import concat_neighbours
 from minigpt4.models.qformer import QFormer, QFormerConfig
 
 logger = logging.getLogger(__name__)
@@ -81,22 +80,15 @@ class MiniGPT4(MiniGPTBase):
             # the official code logs random.choice(prompt_list) here; that draw moves the RNG, so we make it too
             logger.info("Prompt Example \n%s", random.choice(self.prompt_list) if self.prompt_list else "")
 
-    def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """image: (B, 3, H, W) (or (B, k, 3, H, W), flattened) -> embeds (B, T, D_llm), atts (B, T) long."""
-        device = image.device
-        if image.ndim > 4:
-            image = image.reshape(-1, *image.shape[-3:])
-        with self.maybe_autocast():
-            image_embeds = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
-            if self.has_qformer:
-                image_atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
-                query_tokens = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
-                query_output = self.Qformer.bert(query_tokens, image_embeds, image_atts)  # (B, Q, H)
-                inputs_llama = self.llama_proj(query_output)
-            else:
-                inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
-            atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
-        return inputs_llama, atts_llama
+    def project_patches(self, patches: Tensor) -> Tensor:
+        """patches (B, 1+P, W) -> (B, T, D_llm): Q-Former queries (T = num_query_token), else the base class's
+        4-token concatenation (T = P/4)."""
+        if not self.has_qformer:
+            return super().project_patches(patches)
+        image_atts = torch.ones(patches.shape[:-1], dtype=torch.long, device=patches.device)
+        query_tokens = self.query_tokens.expand(patches.shape[0], -1, -1)
+        query_output = self.Qformer.bert(query_tokens, patches, image_atts)  # (B, Q, H)
+        return self.llama_proj(query_output)
 
     def load_blip2_qformer(self, path: str) -> None:
         """BLIP-2 checkpoint (`{"model": ...}`): Q-Former, query_tokens and ln_vision; the rest is reported unused."""

@@ -32,6 +32,7 @@ from minigpt4.models.eva_vit import (
 from minigpt4.models.generation import GenerationMixin
 from minigpt4.models.llm import LlmSettings, load_llm, load_tokenizer, parse_dtype
 from minigpt4.models.options import resolve_path
+from minigpt4.models.projection import concat_neighbours
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ LN_VISION_EPS = 1e-5
 
 
 class MiniGPTBase(GenerationMixin, nn.Module):
-    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` and implement `encode_img`.
+    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` (and may override `project_patches`).
 
     Per-architecture facts the callers read instead of testing the architecture's name (class attributes):
     PRETRAINED_MODEL_CONFIG_DICT: {model_type: default YAML relative to the package};
@@ -201,7 +202,20 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         return self.llama_tokenizer(list(texts), add_special_tokens=add_special_tokens).input_ids
 
     def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """image: (B, 3, H, W) (or (B, k, 3, H, W), flattened) -> embeds (B, T, D_llm), atts (B, T) long."""
+        device = image.device
+        if image.ndim > 4:
+            image = image.reshape(-1, *image.shape[-3:])
+        with self.maybe_autocast():
+            patches = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
+            image_embeds = self.project_patches(patches)  # (B, T, D_llm)
+            atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
+        return image_embeds, atts
+
+    def project_patches(self, patches: Tensor) -> Tensor:
+        """No-Q-Former path (Llama-2 MiniGPT-4, v2): patches (B, 1+P, W), class token dropped, 4 neighbours
+        concatenated -> llama_proj -> (B, P/4, D_llm). Models with another connector override this."""
+        return self.llama_proj(concat_neighbours(patches[:, 1:, :]))
 
     @property
     def pad_token_id(self) -> int:
