@@ -13,28 +13,25 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from typing import Any
 
 import gradio as gr
 
-from minigpt4.cli.demo_launch import ChatSession, TinyModel, run_demo
+from minigpt4.cli.demo_launch import EXAMPLES_DIR, MAX_LENGTH, ChatSession, TinyModel, run_demo
 from minigpt4.cli.gradio_parts import (
     UploadImage,
+    add_answer_endpoint,
     bot_message,
     checked_image,
     image_message,
     user_message,
 )
-from minigpt4.common.paths import REPO_ROOT
 from minigpt4.conversation.inputs import ChatInputError, check_message
 
 # The model `python demo.py` opens with no arguments: change this one line if the quickstart output moves.
 TINY_MODEL = TinyModel("minigpt4", "tiny_vicuna0", "outputs/quickstart/minigpt4_tiny/checkpoint_best.pth")
 
-EXAMPLES_DIR = REPO_ROOT / "examples"
 MAX_NEW_TOKENS = 300  # official demo.py
-MAX_LENGTH = 2000
 
 TITLE = "# MiniGPT-4 demo"
 DESCRIPTION = (
@@ -59,8 +56,7 @@ def add_image(session: ChatSession, image: Any, state: dict | None, history: lis
     except ChatInputError as error:
         return state, [*history, bot_message(str(error))], gr.update()
     state = state or new_state(session)
-    session.chat.upload_img(picture, state["conv"], state["images"])
-    session.chat.encode_img(state["images"])
+    session.add_image(picture, state["conv"], state["images"])
     count = len(state["images"])
     history += [image_message(image), bot_message(f"Image {count} received. Ask me about it.")]
     return state, history, gr.update(interactive=True, placeholder="Type a question and press Enter")
@@ -114,12 +110,7 @@ def answer_once(session: ChatSession, image: Any, message: str) -> str:
         question = check_message(message)
     except ChatInputError as error:
         return str(error)
-    conv, images = session.template.copy(), []
-    session.chat.upload_img(picture, conv, images)
-    session.chat.encode_img(images)
-    session.chat.ask(question, conv)
-    answer, _ = session.chat.answer(conv, images, max_new_tokens=MAX_NEW_TOKENS, max_length=MAX_LENGTH)
-    return answer
+    return session.answer_one_image(picture, question, max_new_tokens=MAX_NEW_TOKENS, max_length=MAX_LENGTH)
 
 
 def build_demo(session: ChatSession) -> gr.Blocks:
@@ -173,24 +164,9 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         )
 
         # stateless endpoint for scripts: Client(url).predict(handle_file(path), "question", api_name="/answer")
-        with gr.Row(visible=False):
-            api_image = UploadImage(type="filepath")
-            api_message = gr.Textbox()
-            api_answer = gr.Textbox()
-            api_button = gr.Button()
-        api_button.click(
-            functools.partial(answer_once, session),
-            [api_image, api_message],
-            api_answer,
-            api_name="answer",
-            concurrency_id="model",
-        )
+        add_answer_endpoint(functools.partial(answer_once, session), lambda: gr.Textbox())
     return demo
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_demo("demo.py", "MiniGPT-4 chat demo", TINY_MODEL, build_demo, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

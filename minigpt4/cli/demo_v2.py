@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import sys
 import tempfile
 from typing import Any
 
@@ -23,18 +22,17 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from minigpt4.cli.demo_launch import ChatSession, TinyModel, run_demo
+from minigpt4.cli.demo_launch import EXAMPLES_DIR, MAX_LENGTH, ChatSession, TinyModel, run_demo
 from minigpt4.cli.gradio_parts import (
     BadUpload,
     SketchImage,
-    UploadImage,
+    add_answer_endpoint,
     bot_message,
     checked_image,
     escape_markdown_tags,
     image_message,
     user_message,
 )
-from minigpt4.common.paths import REPO_ROOT
 from minigpt4.conversation.grounding_boxes import (
     box_from_mask,
     colour_phrases_html,
@@ -47,9 +45,7 @@ from minigpt4.conversation.inputs import ChatInputError, check_message
 # The model `python demo_v2.py` opens with no arguments: change this one line if the quickstart output moves.
 TINY_MODEL = TinyModel("minigpt_v2", "tiny", "outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth")
 
-EXAMPLES_DIR = REPO_ROOT / "examples"
 MAX_NEW_TOKENS = 500  # official demo_v2.py
-MAX_LENGTH = 2000
 DEFAULT_TEMPERATURE = 0.6
 
 # (shortcut label, text put in the box, hint) as in the official demo
@@ -123,8 +119,7 @@ def respond(
             picture = checked_image(background)
             key = _image_key(picture)
             if key != state["image_key"]:
-                session.chat.upload_img(picture, state["conv"], state["images"])
-                session.chat.encode_img(state["images"])
+                session.add_image(picture, state["conv"], state["images"])
                 state.update(image_key=key, last_image=picture)
                 history.append(image_message(_save(picture)))
         if not state["images"]:
@@ -182,12 +177,12 @@ def answer_once(session: ChatSession, image: Any, message: str) -> tuple[str, Im
             )
     except ChatInputError as error:
         return str(error), None
-    conv, images = session.template.copy(), []
-    session.chat.upload_img(picture, conv, images)
-    session.chat.encode_img(images)
-    session.chat.ask(question, conv)
-    answer, _ = session.chat.answer(
-        conv, images, max_new_tokens=MAX_NEW_TOKENS, max_length=MAX_LENGTH, temperature=DEFAULT_TEMPERATURE
+    answer = session.answer_one_image(
+        picture,
+        question,
+        max_new_tokens=MAX_NEW_TOKENS,
+        max_length=MAX_LENGTH,
+        temperature=DEFAULT_TEMPERATURE,
     )
     return answer, draw_boxes(picture, answer)
 
@@ -264,25 +259,15 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         )
 
         # stateless endpoint for scripts: Client(url).predict(handle_file(path), "[refer] ...", api_name="/answer")
-        with gr.Row(visible=False):
-            api_image = UploadImage(type="filepath")
-            api_message = gr.Textbox()
-            api_answer = gr.Textbox()
-            api_boxes = gr.Image(type="pil", format="png")
-            api_button = gr.Button()
-        api_button.click(
+        add_answer_endpoint(
             functools.partial(answer_once, session),
-            [api_image, api_message],
-            [api_answer, api_boxes],
-            api_name="answer",
-            concurrency_id="model",
+            lambda: [
+                gr.Textbox(),
+                gr.Image(type="pil", format="png"),
+            ],  # answer text, the image with its boxes
         )
     return demo
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_demo("demo_v2.py", "MiniGPT-v2 chat demo", TINY_MODEL, build_demo, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
