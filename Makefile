@@ -9,19 +9,20 @@ TORCH_PIN := torch==2.13.0
 FIND_LINKS := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),$(shell pip config get global.find-links 2>/dev/null | sed 's/^/--find-links /'))
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps quickstart test test-fast test-slow lint format bench parity clean
+.PHONY: help install lock system-deps quickstart test test-fast test-slow lint format bench parity clean
 
 help:
 	@echo "make quickstart   install, then generate the shapes world, train tiny models, evaluate, print results"
 	@echo "make test         install, then run the whole test suite (everything except gpu-marked tests)"
 	@echo "make test-fast    the test suite without slow tests"
 	@echo "make lint|format  ruff check / ruff format"
-	@echo "make parity       python -m minigpt4.tools.parity over ../shared/parity"
+	@echo "make lock         re-resolve requirements.lock (the exact versions make install uses) from requirements.txt"
+	@echo "make parity       python -m minigpt4.tools.parity over tests/fixtures/parity"
 	@echo "make bench        run bench/*.py (one JSON line each)"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.txt
+$(STAMP): pyproject.toml requirements.txt requirements.lock
 	@echo "==> [1/4] virtual environment $(VENV)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> [2/4] torch"
@@ -32,14 +33,21 @@ $(STAMP): pyproject.toml requirements.txt
 		$(VENV)/bin/pip install --disable-pip-version-check -q $(TORCH_PIN); \
 	fi
 	@$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-constraint.txt
-	@echo "==> [3/4] dependencies (torch pinned to the installed $$(cat $(VENV)/torch-constraint.txt))"
+	@echo "==> [3/4] dependencies: the exact versions of requirements.lock (torch kept at the installed $$(cat $(VENV)/torch-constraint.txt))"
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(VENV)/bin/pip install --disable-pip-version-check -q uv
 	@VIRTUAL_ENV=$(abspath $(VENV)) $(PY) -m uv pip install -q $(FIND_LINKS) -c $(VENV)/torch-constraint.txt \
-		-r requirements.txt -e . \
-	|| $(VENV)/bin/pip install --disable-pip-version-check -q -c $(VENV)/torch-constraint.txt -r requirements.txt -e .
+		-r requirements.lock -e . \
+	|| $(VENV)/bin/pip install --disable-pip-version-check -q -c $(VENV)/torch-constraint.txt -r requirements.lock -e .
 	@echo "==> [4/4] check"
 	@$(PY) -c "import torch, transformers, omegaconf, minigpt4; print('    minigpt4', minigpt4.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"
 	@touch $(STAMP)
+
+# requirements.lock: every package at the version the tests last passed with, resolved from requirements.txt's
+# ranges; torch is left out so a GPU user's CUDA torch is kept. Refresh it with `make lock`, then run `make test`.
+lock:
+	@$(PY) -m uv pip compile requirements.txt -c constraints.txt $(FIND_LINKS) --python-version 3.11 \
+		--no-emit-package torch --upgrade -o requirements.lock
+	@echo "==> requirements.lock refreshed: run make test before committing it"
 
 quickstart: $(STAMP)
 	@$(PY) -m minigpt4.quickstart
@@ -69,7 +77,8 @@ format: $(STAMP)
 	@$(PY) -m ruff check --fix .
 
 parity: $(STAMP)
-	@for d in ../shared/parity/functions ../shared/parity/models; do $(PY) -m minigpt4.tools.parity $$d; done
+	@status=0; for d in tests/fixtures/parity/functions tests/fixtures/parity/models tests/fixtures/parity/minigpt5; do \
+		$(PY) -m minigpt4.tools.parity $$d || status=1; done; exit $$status
 
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do $(PY) $$f; done

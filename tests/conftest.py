@@ -13,8 +13,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-PARITY = SHARED / "parity"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+PARITY = FIXTURES / "parity"  # the public parity fixtures, copied into the repository (see its README.md)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,5 +36,5 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     if not PARITY.is_dir():
-        pytest.fail(f"parity fixtures not found at {PARITY}: the checkout must sit next to ../shared")
+        pytest.fail(f"parity fixtures not found at {PARITY}: the checkout is incomplete")
     return PARITY

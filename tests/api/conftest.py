@@ -10,8 +10,9 @@ from PIL import Image
 
 from minigpt4.api.locate import WeightSpec
 from minigpt4.api.zoo import MODEL_ZOO, ZooEntry, register_zoo_entry
+from tests.conftest import PARITY
 
-MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "models"
+MODELS = PARITY / "models"
 TINY_VIT = {"vit_width": 48, "vit_depth": 2, "vit_num_heads": 4}
 
 

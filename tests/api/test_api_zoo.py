@@ -24,6 +24,12 @@ def test_list_models_has_official_and_shapes_names():
     assert shapes and all("shapes" in name for name in shapes)
 
 
+def test_every_shapes_name_is_one_the_quickstart_publishes():
+    from minigpt4.cli.quickstart import ZOO_NAMES
+
+    assert set(list_models("shapes")) == set(ZOO_NAMES.values())
+
+
 def test_top_level_package_exposes_the_api_lazily():
     import minigpt4
 

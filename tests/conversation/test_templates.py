@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from minigpt4.conversation.templates import (
@@ -14,8 +12,9 @@ from minigpt4.conversation.templates import (
     template_for,
 )
 from minigpt4.tools.parity.families.conversation import check
+from tests.conftest import PARITY
 
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "functions" / "conversation.json"
+FIXTURE = PARITY / "functions" / "conversation.json"
 
 
 def test_parity_family_conversation_passes():

@@ -22,9 +22,9 @@ from minigpt4.evaluation.ref_scoring import (
 )
 from minigpt4.evaluation.vqa_scoring import normalize_vqa_answer, vqa_question_accuracy
 from minigpt4.models.generation import rank_candidates
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
-REFCOCO_FILES = SHARED / "data" / "refcoco_eval"
+REFCOCO_FILES = FIXTURES / "refcoco_eval"  # the first 3000 records of three real splits
 
 
 def test_iou_plus_one_pixel_and_negative_union():

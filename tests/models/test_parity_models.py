@@ -1,4 +1,4 @@
-"""`python -m minigpt4.tools.parity ../shared/parity/models/<variant>` passes for every fixture variant."""
+"""`python -m minigpt4.tools.parity tests/fixtures/parity/models/<variant>` passes for every fixture variant."""
 
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ from minigpt4.tools.weights.command import main
 from minigpt4.tools.weights.convert import CONFIG_METADATA_KEY, convert_to_safetensors
 from minigpt4.tools.weights.identify import identify
 from minigpt4.tools.weights.inspection import inspect_checkpoint, inspect_path
+from tests.conftest import PARITY
 
-MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "models"
+MODELS = PARITY / "models"
 
 
 def variant_dirs() -> list[Path]:

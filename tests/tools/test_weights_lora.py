@@ -11,8 +11,9 @@ from safetensors.torch import load_file
 
 from minigpt4.common.errors import CheckpointError
 from minigpt4.tools.weights.lora_merge import collect_lora, merge_lora
+from tests.conftest import PARITY
 
-V2_FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "models" / "minigpt_v2"
+V2_FIXTURE = PARITY / "models" / "minigpt_v2"
 
 
 def peft_model_with(llm_dir: Path, lora_state: dict[str, torch.Tensor], rank: int, alpha: float):

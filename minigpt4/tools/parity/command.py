@@ -14,11 +14,11 @@ from minigpt4.tools.parity.discover import (
     function_families,
     is_model_variant,
     model_variants,
+    variant_checker,
 )
 from minigpt4.tools.parity.report import FamilyReport
 
 FAMILY_PACKAGE = "minigpt4.tools.parity.families"
-MODEL_CHECKER = "model_variant"
 
 
 def _load_checker(module_name: str):
@@ -50,7 +50,7 @@ def run_family(name: str, path: Path) -> list[FamilyReport]:
 
 
 def run_model_variant(path: Path, prefix: str = "") -> list[FamilyReport]:
-    checker = _load_checker(MODEL_CHECKER)
+    checker = _load_checker(variant_checker(path))
     if checker is None:
         return [
             FamilyReport(f"{prefix}model", total=count_cases(path / "expected.json"), not_implemented=True)
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Compare minigpt4 with reference outputs of the official code.",
     )
     parser.add_argument(
-        "directory", type=Path, help="a fixture directory (functions/, models/ or models/<variant>/)"
+        "directory",
+        type=Path,
+        help="a fixture directory (functions/, models/, models/<variant>/, minigpt5/ or minigpt5/<stage>/)",
     )
     parser.add_argument("--verbose", action="store_true", help="print tracebacks of crashed checkers")
     args = parser.parse_args(argv)

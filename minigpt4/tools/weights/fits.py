@@ -40,6 +40,8 @@ def expected_trainable(model_cfg: Any) -> tuple[tuple[int, int], int] | None:
     if hidden is None:
         return None
     arch = str(model_cfg.get("arch", ""))
+    if arch == "minigpt5":
+        return None  # llama_proj is frozen in MiniGPT-5: its (Lightning .ckpt) checkpoints never hold it
     has_qformer = arch == "minigpt4" and bool(model_cfg.get("has_qformer", True))
     if has_qformer:
         in_features = int(model_cfg.get("qformer_hidden_size", 768))

@@ -1,4 +1,4 @@
-"""Parity of one model variant directory (`../shared/parity/models/<variant>/`).
+"""Parity of one model variant directory (`tests/fixtures/parity/models/<variant>/`).
 
 The model is built by our `from_config` from the fixture's own config and official-format weight files
 (`eva_vit.pth`, `qformer.pth`, `llm/`, `minigpt_ckpt.pth`), then run on the fixture inputs; every expected tensor,
