@@ -24,11 +24,11 @@ from transformers import Blip2Config, LlamaConfig
 
 from minigpt4.api.hub import CONFIG_NAME, LLM_SUBDIR
 from minigpt4.common.errors import CheckpointError
+from minigpt4.models.checkpoint_shards import ShardWriter, WeightSource, parse_size
 from minigpt4.tools.export.blip2_config import model_settings
 from minigpt4.tools.export.blip2_processor import IMAGE_TOKEN, TOKENIZER_FILE
 from minigpt4.tools.export.blip2_weights import to_minigpt4
 from minigpt4.tools.export.hf_blip2 import EXPORT_CONFIG_NAME
-from minigpt4.tools.weights.shards import ShardWriter, WeightSource, parse_size
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from minigpt4.common.errors import ConfigError, MiniGPTError
 from minigpt4.common.logging import setup_logger
 from minigpt4.common.warnings_filter import quiet_known_warnings
 from minigpt4.evaluation.benchmarks import REC_BENCHMARKS, VQA_BENCHMARKS
-from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
+from minigpt4.evaluation.sharded_runs import evaluate_jobs, model_source, prepare_jobs
 from minigpt4.evaluation.summary import markdown_table, update_summary
 
 logger = logging.getLogger(__name__)
