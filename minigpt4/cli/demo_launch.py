@@ -21,6 +21,7 @@ from PIL import Image
 from minigpt4.common.config import Config, load_yaml, model_default_path
 from minigpt4.common.errors import CheckpointError, MiniGPTError
 from minigpt4.common.paths import REPO_ROOT
+from minigpt4.common.warnings_filter import quiet_known_warnings
 from minigpt4.conversation.chat import Chat
 from minigpt4.conversation.templates import Conversation, template_for
 
@@ -224,6 +225,7 @@ def run_demo(
 ) -> int:
     """The `main` of demo.py / demo_v2.py: parse, load the model (one-line error), build the UI, serve."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_known_warnings()
     args = build_parser(description).parse_args(argv)
     try:
         session = load_chat(args, tiny)

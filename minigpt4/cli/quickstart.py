@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from minigpt4.common.paths import REPO_ROOT
+from minigpt4.common.warnings_filter import quiet_known_warnings
 from minigpt4.evaluation.shapes_captions import caption_accuracy, caption_chance
 from minigpt4.runners.encoder_recipe import EncoderRecipe, pretrain_encoder
 
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SHAPES_WORLD"] = str(world_root().resolve())
     os.environ["MINIGPT4_QUICKSTART"] = str(output_root().resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    quiet_known_warnings()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     from minigpt4.datasets.shapes import generate_world

@@ -20,7 +20,6 @@ beam cut at max_new_tokens (and its early-stopping estimate) by a length one tok
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from torch import Tensor
 from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
@@ -88,6 +88,25 @@ class PlaceholderBosPenalty(LogitsProcessor):
         scores = scores.clone()
         scores[:, self.bos_token_id] = torch.where(seen, column, penalised)
         return scores
+
+
+def repetition_penalty_processors(
+    penalty: float, bos_token_id: int, attention_mask: Tensor | None = None
+) -> LogitsProcessorList:
+    """The repetition penalty of a `generate(inputs_embeds=...)` call, as logits processors: transformers' own
+    processor, built with the arguments `generate(repetition_penalty=...)` gives it (so the ids are the same), then
+    `PlaceholderBosPenalty`. Passed this way, generate does not warn that the prompt goes unpenalised: with
+    inputs_embeds the prompt has no ids, as in 4.30, whose input_ids held only the BOS placeholder.
+    attention_mask: (B, L) of the inputs_embeds, or None."""
+    if penalty == 1:
+        return LogitsProcessorList()
+    left_padding = (attention_mask != 0).int().argmax(dim=1) if attention_mask is not None else None
+    return LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(float(penalty), prompt_ignore_length=left_padding),
+            PlaceholderBosPenalty(penalty, bos_token_id),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -167,7 +186,17 @@ class GenerationMixin:
 
     def run_llm_generate(self, **generate_kwargs: Any) -> Tensor:
         """The one call of `llama_model.generate`, under the model's autocast (8-bit / 16-bit on GPU).
-        With `inputs_embeds` (B, L, D) it returns only the new ids (B, N)."""
+        With `inputs_embeds` (B, L, D) it returns only the new ids (B, N). A `repetition_penalty` is applied as
+        logits processors (`repetition_penalty_processors`): the 4.30 behaviour, without a warning per call."""
+        penalty = generate_kwargs.pop("repetition_penalty", None)
+        if penalty is not None and penalty != 1:
+            processors = LogitsProcessorList(generate_kwargs.pop("logits_processor", None) or [])
+            processors.extend(
+                repetition_penalty_processors(
+                    penalty, self.llama_tokenizer.bos_token_id, generate_kwargs.get("attention_mask")
+                )
+            )
+            generate_kwargs["logits_processor"] = processors
         with self.maybe_autocast():
             return self.llama_model.generate(**generate_kwargs)
 
@@ -221,27 +250,19 @@ class GenerationMixin:
         ):  # top_p matters only when sampling; transformers warns if greedy search gets it
             kwargs["top_p"] = decoding.top_p
         kwargs.update(stop_kwargs(stop_words_ids, int(self.llama_tokenizer.eos_token_id)))
-        if decoding.repetition_penalty != 1:
-            bos_penalty = PlaceholderBosPenalty(
-                decoding.repetition_penalty, self.llama_tokenizer.bos_token_id
-            )
-            kwargs["logits_processor"] = LogitsProcessorList([bos_penalty])
-        with warnings.catch_warnings():
-            # 4.30 did not penalise the prompt either (its input_ids held only the placeholder): expected here
-            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
-            new_tokens = self.run_llm_generate(
-                inputs_embeds=embeds,
-                attention_mask=atts,
-                max_new_tokens=decoding.max_new_tokens,
-                num_beams=decoding.num_beams,
-                length_penalty=decoding.length_penalty,
-                temperature=decoding.temperature,
-                do_sample=decoding.do_sample,
-                # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
-                min_new_tokens=max(int(decoding.min_length) - 1, 0),
-                repetition_penalty=decoding.repetition_penalty,
-                **kwargs,
-            )
+        new_tokens = self.run_llm_generate(
+            inputs_embeds=embeds,
+            attention_mask=atts,
+            max_new_tokens=decoding.max_new_tokens,
+            num_beams=decoding.num_beams,
+            length_penalty=decoding.length_penalty,
+            temperature=decoding.temperature,
+            do_sample=decoding.do_sample,
+            # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
+            min_new_tokens=max(int(decoding.min_length) - 1, 0),
+            repetition_penalty=decoding.repetition_penalty,
+            **kwargs,
+        )
         bos = torch.full_like(new_tokens[:, :1], self.llama_tokenizer.bos_token_id)
         return torch.cat([bos, new_tokens], dim=1)
 

@@ -133,12 +133,20 @@ class MiniGPT4(MiniGPTBase):
         return model
 
 
+def in_checkpoint(module: nn.Module, ckpt: str) -> bool:
+    """Whether `model.ckpt` gives `module` all its weights: a MiniGPT checkpoint holds every trainable tensor
+    (`load_checkpoint` refuses one without them), so a fully trainable module comes from it (the tiny runs)."""
+    return bool(ckpt) and all(p.requires_grad for p in module.parameters() if p.is_floating_point())
+
+
 def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
-    """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order."""
+    """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order.
+    A part with no pretrained file is reported as RANDOM unless the checkpoint holds it."""
+    ckpt = str(cfg_get(cfg, "ckpt", "") or "")
     vit_ckpt = cfg_get(cfg, "vit_ckpt", "")
     if vit_ckpt:
         model.load_vit_weights(str(vit_ckpt))
-    else:
+    elif not in_checkpoint(model.visual_encoder, ckpt):
         logger.warning("model.vit_ckpt is not set: the EVA ViT keeps its RANDOM initialisation")
     if getattr(model, "has_qformer", False):
         q_former = str(cfg_get(cfg, "q_former_model", ""))
@@ -149,8 +157,10 @@ def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
             )
         if q_former:
             model.load_blip2_qformer(q_former)
-        else:
+        elif not in_checkpoint(model.Qformer, ckpt):
             logger.warning("model.q_former_model is not set: the Q-Former keeps its RANDOM initialisation")
-    ckpt = cfg_get(cfg, "ckpt", "")
+    llm_folder = getattr(model, "llm_folder_without_weights", "")
+    if llm_folder and not in_checkpoint(model.llama_model, ckpt):
+        logger.warning("%s holds no LLM weights: the LLM keeps its RANDOM initialisation", llm_folder)
     if ckpt:
         model.load_checkpoint(str(ckpt), allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))

@@ -30,7 +30,7 @@ from minigpt4.models.eva_vit import (
     interpolate_pos_embed,
 )
 from minigpt4.models.generation import GenerationMixin
-from minigpt4.models.llm import LlmSettings, load_llm, load_tokenizer, parse_dtype
+from minigpt4.models.llm import LlmSettings, has_weight_files, load_llm, load_tokenizer, parse_dtype
 from minigpt4.models.options import resolve_path
 from minigpt4.models.projection import concat_neighbours
 
@@ -75,6 +75,11 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         # LLM first, as the official init_llm runs before init_vision_encoder (same random-init order).
         self.llama_tokenizer = self._init_tokenizer(llm.path, load_weights)
         self.llama_model = load_llm(llm, load_weights=load_weights)
+        # a folder without weights (tiny configs): load_pretrained_parts warns unless model.ckpt holds the LLM
+        llm_path = Path(llm.path).expanduser()
+        self.llm_folder_without_weights = (
+            str(llm_path) if load_weights and not has_weight_files(llm_path) else ""
+        )
         if (
             not freeze_llm
         ):  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
