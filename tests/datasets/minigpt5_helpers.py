@@ -36,7 +36,9 @@ class _AddedTokensStripTokenizer(LegacyLlamaTokenizer):
             piece
             for chunk in chunks
             if chunk
-            for piece in ([chunk] if chunk in self._split_tokens else self.sp_model.encode(chunk, out_type=str))
+            for piece in (
+                [chunk] if chunk in self._split_tokens else self.sp_model.encode(chunk, out_type=str)
+            )
         ]
 
 
@@ -69,7 +71,12 @@ def write_image(path: Path, size: tuple[int, int] = (20, 12), value: int = 90) -
 def minigpt5_cfg(storage: Path, train: str | None = None, val: str | None = None, test: str | None = None,
                  input_size: int = 16, output_size: int = 16, **extra: Any):  # fmt: skip
     """A merged `datasets.<name>` node: paths, small sizes, no flips (deterministic tests)."""
-    build_info = {"storage": str(storage), "train_data_path": train, "val_data_path": val, "test_data_path": test}
+    build_info = {
+        "storage": str(storage),
+        "train_data_path": train,
+        "val_data_path": val,
+        "test_data_path": test,
+    }
     build_info.update(extra)
     return OmegaConf.create(
         {
