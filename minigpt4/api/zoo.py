@@ -61,6 +61,30 @@ LLAMA2_7B_CHAT = WeightSpec(
 )
 
 
+# MiniGPT-5 (issue #21; zoo entries come with the demo/evaluation work): the weights its configs name.
+MINIGPT5_HF = "https://huggingface.co/KZ-ucsc/MiniGPT5"
+SD21_BASE = WeightSpec(
+    "sd_model",
+    "stable-diffusion-2-1-base",
+    "stable-diffusion-2-1-base",
+    "Stable Diffusion 2.1-base, a diffusers folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/)",
+    "https://huggingface.co/stabilityai/stable-diffusion-2-1-base (git lfs clone)",
+    is_dir=True,
+)
+MINIGPT5_STAGE1_CC3M = WeightSpec(
+    "stage1_ckpt", "minigpt-5_stage1-cc3m", "stage1_cc3m.ckpt", "MiniGPT-5 stage-1 (CC3M) Lightning checkpoint",
+    f"{MINIGPT5_HF}/blob/main/stage1_cc3m.ckpt",
+)  # fmt: skip
+MINIGPT5_STAGE2_VIST = WeightSpec(
+    "stage2_ckpt", "minigpt-5_stage2-vist", "stage2_vist.ckpt", "MiniGPT-5 stage-2 (VIST) Lightning checkpoint",
+    f"{MINIGPT5_HF}/blob/main/stage2_vist.ckpt",
+)  # fmt: skip
+MINIGPT5_STAGE2_MMDIALOG = WeightSpec(
+    "stage2_ckpt", "minigpt-5_stage2-mmdialog", "stage2_mmdialog.ckpt",
+    "MiniGPT-5 stage-2 (MMDialog) Lightning checkpoint", f"{MINIGPT5_HF}/blob/main/stage2_mmdialog.ckpt",
+)  # fmt: skip
+
+
 def _minigpt_ckpt(weight_id: str, filename: str, what: str, source: str) -> WeightSpec:
     return WeightSpec("ckpt", weight_id, filename, what, source)
 

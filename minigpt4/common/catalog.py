@@ -9,7 +9,7 @@ Each module registers its classes with the decorators of `registry.py`;
 from __future__ import annotations
 
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "model": ("minigpt4.models.minigpt4", "minigpt4.models.minigpt_v2"),
+    "model": ("minigpt4.models.minigpt4", "minigpt4.models.minigpt_v2", "minigpt4.models.minigpt5"),
     "builder": ("minigpt4.datasets.builders",),
     "task": ("minigpt4.tasks.image_text_pretrain",),
     "runner": ("minigpt4.runners.runner",),

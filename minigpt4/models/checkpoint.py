@@ -6,11 +6,17 @@ Formats read (all with `torch.load(weights_only=True)`, or safetensors):
   and report the text-path / T5 tensors MiniGPT-4 never uses as ignored.
 * MiniGPT-4 / MiniGPT-v2 (`{"model": {...}}`, trainable tensors only, buffers allowed). LoRA keys in the peft-0.2
   spelling (`...q_proj.lora_A.weight`) and the current one (`...q_proj.lora_A.default.weight`) both map.
+* MiniGPT-5 Lightning `.ckpt` (`{"state_dict": {...}, "hyper_parameters": ..., "loops": ..., ...}`, trainable
+  tensors only): its `state_dict` is read; `lightning_key` / `our_key` map its names to ours and back.
+
+Every `.pth`/`.ckpt` is read with `weights_only=True`: a file that carries any pickled object other than tensors
+and plain containers (a class, a callable) is refused with a CheckpointError before anything in it runs.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,7 +60,8 @@ class BlocksBeyond:
 
 
 def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Tensor]:
-    """Tensors of a `.pth`/`.bin` (`{"model": ...}` or flat) or `.safetensors` file, on CPU."""
+    """Tensors of a `.pth`/`.bin` (`{"model": ...}` or flat), a Lightning `.ckpt` (`{"state_dict": ...}`) or a
+    `.safetensors` file, on CPU. Never unpickles anything but tensors and plain containers."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{what} file {path} does not exist; set the path in the model config")
@@ -65,15 +72,49 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Ten
             data: object = load_file(str(path), device="cpu")
         else:
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"cannot read {what} file {path}: refused, it holds pickled Python objects other than tensors "
+            f"(torch.load weights_only=True: {str(exc).splitlines()[0][:300]}); nothing from the file was run. "
+            "Re-save it as a plain state dict (or .safetensors) from a trusted environment"
+        ) from exc
     except Exception as exc:
         raise CheckpointError(f"cannot read {what} file {path}: {type(exc).__name__}: {exc}") from exc
     if isinstance(data, Mapping) and isinstance(data.get("model"), Mapping):
         data = data["model"]
+    elif isinstance(data, Mapping) and isinstance(data.get("state_dict"), Mapping):
+        data = data["state_dict"]  # PyTorch Lightning checkpoint (MiniGPT-5)
     if not isinstance(data, Mapping) or not all(isinstance(v, Tensor) for v in data.values()):
         raise CheckpointError(
             f"{what} file {path} holds no state dict (expected tensors, or a 'model' dict of them)"
         )
     return dict(data)
+
+
+# MiniGPT-5's official Lightning module: the MLLM under `model.`, the mapper parts and SD parts at its top level.
+LIGHTNING_MAPPER = ("fc.", "t2i_decoder_prompt", "llm_to_t2i_mapping.")
+LIGHTNING_SD = ("vae.", "unet.", "text_encoder.")
+
+
+def lightning_key(key: str) -> str:
+    """Our MiniGPT-5 state-dict key -> the official Lightning one (`llama_proj.weight` -> `model.llama_proj.weight`,
+    `output_mapper.fc.0.weight` -> `fc.0.weight`, `image_decoder.unet.x` -> `unet.x`)."""
+    if key.startswith("output_mapper."):
+        return key[len("output_mapper.") :]
+    if key.startswith("image_decoder."):
+        return key[len("image_decoder.") :]
+    return "model." + key
+
+
+def our_key(key: str) -> str:
+    """The inverse of `lightning_key`; a key of neither form comes back unchanged (and is then reported)."""
+    if key.startswith("model."):
+        return key[len("model.") :]
+    if key.startswith(LIGHTNING_MAPPER):
+        return "output_mapper." + key
+    if key.startswith(LIGHTNING_SD):
+        return "image_decoder." + key
+    return key
 
 
 def write_state_dict(path: str | Path, state: Mapping[str, Tensor], extra: Mapping | None = None) -> None:

@@ -64,12 +64,31 @@ class LegacyLlamaTokenizer(SentencePieceBackend):
             reverse=True,
         )
         self._split_pattern = re.compile("(" + "|".join(re.escape(t) for t in self._split_tokens) + ")")
+        self._stripping_tokens: set[str] = set()  # added later as plain strings: they eat whitespace
+
+    def add_stripping_special_tokens(self, tokens: list[str]) -> list[int]:
+        """Add `tokens` as additional special tokens the way 4.30/4.31 did for plain strings: each becomes one id
+        (appended after the vocabulary, in order), a split point, and strips the whitespace on both sides of it
+        (`" grass [IMG0]"` -> `"grass"`, `"[IMG0]"`); decode puts a space between them and the text around.
+        Returns their ids."""
+        self.add_special_tokens(
+            {"additional_special_tokens": list(tokens)}, replace_extra_special_tokens=False
+        )
+        self._stripping_tokens |= set(tokens)
+        self._split_tokens = sorted(set(self._split_tokens) | set(tokens), key=len, reverse=True)
+        self._split_pattern = re.compile("(" + "|".join(re.escape(t) for t in self._split_tokens) + ")")
+        return [self._added_tokens_encoder[t] for t in tokens]
 
     # -- encode ------------------------------------------------------------------------
 
     def tokenize(self, text: str, **kwargs: Any) -> list[str]:
+        chunks = self._split_pattern.split(text)  # text, token, text, token, ..., text
+        for i in range(1, len(chunks), 2):
+            if chunks[i] in self._stripping_tokens:
+                chunks[i - 1] = chunks[i - 1].rstrip()
+                chunks[i + 1] = chunks[i + 1].lstrip()
         pieces: list[str] = []
-        for chunk in self._split_pattern.split(text):
+        for chunk in chunks:
             if not chunk:
                 continue
             if chunk in self._split_tokens:
@@ -153,13 +172,31 @@ class LegacyLlamaTokenizer(SentencePieceBackend):
         if isinstance(token_ids, int):
             token_ids = [token_ids]
         tokens = self.convert_ids_to_tokens(list(token_ids), skip_special_tokens=skip_special_tokens)
-        text = self.convert_tokens_to_string(tokens)
+        text = self._join_added_tokens(tokens)
         cleanup = (
             self.clean_up_tokenization_spaces
             if clean_up_tokenization_spaces is None
             else clean_up_tokenization_spaces
         )
         return self.clean_up_tokenization(text) if cleanup else text
+
+    def _join_added_tokens(self, tokens: list[str]) -> str:
+        """4.30/4.31 `_decode`: tokens added after loading stand alone, joined to the text runs with a space."""
+        if not self._stripping_tokens:
+            return self.convert_tokens_to_string(tokens)
+        parts: list[str] = []
+        run: list[str] = []
+        for token in tokens:
+            if token in self._stripping_tokens:
+                if run:
+                    parts.append(self.convert_tokens_to_string(run))
+                    run = []
+                parts.append(token)
+            else:
+                run.append(token)
+        if run:
+            parts.append(self.convert_tokens_to_string(run))
+        return " ".join(parts)
 
 
 def load_llama_tokenizer(

@@ -14,6 +14,8 @@ TINY_TYPES = {
     "vicuna0": ("minigpt4", "tiny_vicuna0"),
     "llama2": ("minigpt4", "tiny_llama2"),
     "v2": ("minigpt_v2", "tiny"),
+    "m5_stage1": ("minigpt5", "tiny_stage1"),
+    "m5_stage2": ("minigpt5", "tiny_stage2"),
 }
 
 

@@ -1,7 +1,8 @@
 """Find the families of a fixture directory and count their cases.
 
 A directory is one of:
-* a model variant: it holds `config.json` and `expected.json` (families come from its checker);
+* a model variant: it holds `config.json` and `expected.json` (families come from its checker: MiniGPT-5
+  fixtures, whose config names the vokens, have their own);
 * a collection of variants: subdirectories that are model variants (e.g. `models/`);
 * a function-fixture folder: every `NAME.json` file or `NAME/` folder is the family NAME.
 """
@@ -17,6 +18,18 @@ IGNORED_FILES = {"README.md", "index.json"}
 
 def is_model_variant(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / "expected.json").is_file()
+
+
+def variant_checker(path: Path) -> str:
+    """The family module that checks a model variant: MiniGPT-5 fixtures (their config names the vokens) have
+    their own checker; MiniGPT-4 / v2 variants share `model_variant`."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return "model_variant"
+    if isinstance(config, dict) and ("IMG_TOKEN_NUM" in config or "ALL_IMG_TOKENS" in config):
+        return "minigpt5_variant"
+    return "model_variant"
 
 
 def model_variants(path: Path) -> list[Path]:

@@ -16,10 +16,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from minigpt4.common.paths import LIBRARY_ROOT, MODEL_CONFIG_ROOT
+
 logger = logging.getLogger(__name__)
 
-MODEL_CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs" / "models"
-PACKAGE_DIR = MODEL_CONFIG_ROOT.parents[1]
 DEFAULT_LORA_R = {"minigpt_v2": 64}
 
 
@@ -27,7 +27,7 @@ def _llm_hidden(llama_model: Any) -> int | None:
     if not isinstance(llama_model, str) or not llama_model:
         return None
     path = Path(llama_model).expanduser()
-    for candidate in [path] if path.is_absolute() else [PACKAGE_DIR / path]:
+    for candidate in [path] if path.is_absolute() else [LIBRARY_ROOT / path]:
         config = candidate / "config.json"
         if config.is_file():
             return int(json.loads(config.read_text()).get("hidden_size", 0)) or None
@@ -40,6 +40,8 @@ def expected_trainable(model_cfg: Any) -> tuple[tuple[int, int], int] | None:
     if hidden is None:
         return None
     arch = str(model_cfg.get("arch", ""))
+    if arch == "minigpt5":
+        return None  # llama_proj is frozen in MiniGPT-5: its (Lightning .ckpt) checkpoints never hold it
     has_qformer = arch == "minigpt4" and bool(model_cfg.get("has_qformer", True))
     if has_qformer:
         in_features = int(model_cfg.get("qformer_hidden_size", 768))

@@ -1,0 +1,39 @@
+"""Quickstart pieces: the results table, publishing runs with their encoder to the zoo."""
+
+import torch
+from omegaconf import OmegaConf
+
+from minigpt4.api.locate import DIR_ENV
+from minigpt4.cli.quickstart import VIT_FILE, ZOO_NAMES, publish_to_zoo, results_table
+
+
+def test_results_table_lists_each_metric_beside_its_chance():
+    results = {"caption_acc": 0.98, "caption_acc_chance": 0.07, "vqa_acc": 0.9, "vqa_acc_chance": 0.25}
+    results |= {"grounding_acc50": 0.8, "grounding_acc50_chance": 0.0, "seconds": 412.3}
+    table = results_table(results)
+    assert "| 0.980 | 0.070 |" in table and "| 0.800 | 0.000 |" in table and "412 s" in table
+
+
+def test_published_runs_carry_their_encoder(tmp_path, monkeypatch):
+    monkeypatch.setenv(DIR_ENV, str(tmp_path / "weights"))
+    encoder = tmp_path / "out" / VIT_FILE
+    encoder.parent.mkdir()
+    torch.save({"cls_token": torch.ones(1, 1, 4)}, encoder)
+    checkpoints = {}
+    for job_id in ZOO_NAMES:
+        run = tmp_path / "out" / job_id
+        run.mkdir()
+        OmegaConf.save({"model": {"arch": "minigpt_v2", "vit_ckpt": str(encoder)}}, run / "config.yaml")
+        torch.save({"model": {}}, run / "checkpoint_best.pth")
+        checkpoints[job_id] = run / "checkpoint_best.pth"
+    published = publish_to_zoo(checkpoints)
+    encoder.unlink()  # the zoo copies must not depend on the run folder
+
+    assert len(published) == 2
+    for folder in published:
+        config = OmegaConf.load(folder / "config.yaml")
+        assert config.model.vit_ckpt == str((folder / VIT_FILE).resolve())
+        assert torch.equal(
+            torch.load(config.model.vit_ckpt, weights_only=True)["cls_token"], torch.ones(1, 1, 4)
+        )
+        assert (folder / "checkpoint_best.pth").is_file()
