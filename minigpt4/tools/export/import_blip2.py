@@ -23,6 +23,7 @@ from torch import Tensor
 from transformers import Blip2Config, LlamaConfig
 
 from minigpt4.api.hub import CONFIG_NAME, LLM_SUBDIR
+from minigpt4.assets.build import LLAMA_TOKENIZER_CONFIG
 from minigpt4.common.errors import CheckpointError
 from minigpt4.models.checkpoint_shards import ShardWriter, WeightSource, parse_size
 from minigpt4.tools.export.blip2_config import model_settings
@@ -40,15 +41,6 @@ VICUNA0_DEFAULTS = {
     "max_txt_len": 160,
     "vit_precision": "fp32",
     "llama_dtype": "float32",
-}
-LLAMA_TOKENIZER_CONFIG = {
-    "tokenizer_class": "LlamaTokenizer",
-    "bos_token": "<s>",
-    "eos_token": "</s>",
-    "unk_token": "<unk>",
-    "add_bos_token": True,
-    "add_eos_token": False,
-    "clean_up_tokenization_spaces": False,
 }
 
 
