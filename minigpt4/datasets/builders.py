@@ -240,7 +240,8 @@ class CaptionFolderBuilder(BaseDatasetBuilder):
 
 class WebdatasetBuilder(BaseDatasetBuilder):
     """laion, cc_sbu: returns the pipeline itself (`inner_dataset`), an IterableDataset, as the official code.
-    Extra build_info keys (ours): `shuffle_buffer` (default 1000), `seed` (deterministic shard resampling)."""
+    Extra build_info keys (ours): `shuffle_buffer` (default 1000), `seed` (shards, shuffle and augmentation
+    seeded per rank and worker; the stream's position is saved with checkpoints and resumes exactly)."""
 
     BUILD_INFO_KEYS = ("storage",)
 

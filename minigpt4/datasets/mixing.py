@@ -10,8 +10,11 @@ Official behaviour reproduced:
 
 Added for exact resume: `MultiIterLoader.state_dict()` records the mixing RNG state and, per loader, the epoch
 and the number of batches drawn in it; `load_state_dict` restores them, and the sampler skips the batches
-already drawn without loading them. (Streams resume with a fresh shuffle, as in the official code; random
-instruction-pool choices made inside DataLoader workers are not replayed.)
+already drawn without loading them. Seeded webdataset streams (`SeededCaptionStream`) also resume exactly: the
+loader records, per DataLoader worker, how many shuffled samples its consumed batches came from, and the stream
+replays up to there (prefetched, unconsumed batches do not count). Unseeded streams resume with a fresh
+shuffle, as in the official code; random instruction-pool choices made inside DataLoader workers are not
+replayed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 
 from minigpt4.common.errors import ConfigError
 from minigpt4.datasets.collate import collate_samples
+from minigpt4.datasets.formats.webdataset_stream import STREAM_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class IterLoader:
         self.name = name
         self._epoch = 0
         self.batches_in_epoch = 0
+        self.stream_positions: dict[int, int] = {}  # seeded streams: worker -> shuffled samples consumed
         self.iter_loader = iter(dataloader)
 
     @property
@@ -93,21 +98,40 @@ class IterLoader:
                     f"(drop_last=True)"
                 ) from None
         self.batches_in_epoch += 1
+        if isinstance(batch, dict) and STREAM_KEYS[0] in batch:
+            workers, indices = batch.pop(STREAM_KEYS[0]), batch.pop(STREAM_KEYS[1])
+            # a batch is built inside one worker, from that worker's stream, in order
+            self.stream_positions[int(workers[0])] = int(indices.max()) + 1
         return batch
 
     def __len__(self) -> int:
         return len(self._dataloader)
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self._epoch, "batches_in_epoch": self.batches_in_epoch}
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"epoch": self._epoch, "batches_in_epoch": self.batches_in_epoch}
+        if hasattr(self._dataloader.dataset, "resume_from"):
+            state["stream_positions"] = {str(w): n for w, n in self.stream_positions.items()}
+            state["num_workers"] = int(self._dataloader.num_workers)
+        return state
 
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._epoch = int(state["epoch"])
         self.batches_in_epoch = int(state["batches_in_epoch"])
         sampler = self.sampler
+        dataset = self._dataloader.dataset
         if isinstance(sampler, ResumableDistributedSampler):
             sampler.set_epoch(self._epoch)
             sampler.skip = self.batches_in_epoch * int(self._dataloader.batch_size or 1)
+        elif hasattr(dataset, "resume_from") and "stream_positions" in state:
+            saved_workers, workers = int(state["num_workers"]), int(self._dataloader.num_workers)
+            if saved_workers != workers:
+                raise ConfigError(
+                    f"dataset {self.name!r}: the checkpoint's stream position was saved with run.num_workers="
+                    f"{saved_workers}, this run has {workers}; each worker reads its own seeded stream, so set "
+                    f"run.num_workers={saved_workers} to resume exactly"
+                )
+            self.stream_positions = {int(w): int(n) for w, n in state["stream_positions"].items()}
+            dataset.resume_from(self.stream_positions, self.batches_in_epoch)
         elif self.batches_in_epoch:
             logger.warning(
                 "%s: a stream cannot skip to its saved position; it restarts with a fresh shuffle", self.name
