@@ -37,6 +37,7 @@ VIST_SYSTEM_PROMPT = (
     "Give the following images in <Img>ImageContent</Img> format. You will be able to see the images once I "
     "provide it to you. Please understanding images and generate story."
 )
+VIST_GENERATION = "###Human:{prompt} Generate an image with the scene description: {step_text} ###Assistant:"
 OLDEST_EXCHANGE = re.compile("###Human:(.*?)###Human:", re.DOTALL)
 # single-turn prompts of the Python API / evaluation per training format: {images} = one slot per input image
 PROMPT_FORMATS = {
@@ -97,21 +98,39 @@ class Minigpt5Settings:
         }
 
 
+def history_prompt(captions: list[str]) -> str:
+    """Official VIST history: earlier scene texts joined by the image slot, a trailing slot and newline."""
+    prompt = IMAGE_SLOT.join(captions)
+    return f"{prompt}{IMAGE_SLOT}\n" if captions else prompt
+
+
 @dataclass
 class Minigpt5Conversation:
-    """The running prompt (`history`, official string), the processed images of its `<ImageHere>` slots in
-    order (each (3, S, S)), and the images uploaded for the next user message."""
+    """style "dialogue" (official MMDialog format): the running prompt `history`; style "story" (official VIST
+    `-gen` format): the scene texts `captions` so far, one image each, and the scene to draw (`request`).
+    images: the processed images of the `<ImageHere>` slots in order (each (3, S, S)); pending: images uploaded
+    for the next user message."""
 
     history: str = SYSTEM_PROMPT
     images: list[torch.Tensor] = field(default_factory=list)
     pending: list[torch.Tensor] = field(default_factory=list)
     turns: int = 0  # official turn index i: even = human, odd = assistant
+    style: str = "dialogue"
+    captions: list[str] = field(default_factory=list)
+    request: str = ""
 
     def copy(self) -> Minigpt5Conversation:
-        return Minigpt5Conversation(self.history, list(self.images), list(self.pending), self.turns)
+        return replace(
+            self, images=list(self.images), pending=list(self.pending), captions=list(self.captions)
+        )
 
     def prompt(self) -> str:
-        """The generation prompt: history + `###Assistant:` (official source of an assistant turn)."""
+        """The generation prompt: dialogue -> history + `###Assistant:` (official source of an assistant turn);
+        story -> the VIST system prompt + `###Human:{history} Generate an image with the scene description: ...`."""
+        if self.style == "story":
+            return VIST_SYSTEM_PROMPT + VIST_GENERATION.format(
+                prompt=history_prompt(self.captions), step_text=self.request
+            )
         return self.history + ASSISTANT
 
 
@@ -146,8 +165,15 @@ class Minigpt5Chat:
         self.device = torch.device(device) if device is not None else model.device
         self.settings = Minigpt5Settings()
 
-    def new_conversation(self) -> Minigpt5Conversation:
-        return Minigpt5Conversation()
+    def new_conversation(self, style: str = "dialogue") -> Minigpt5Conversation:
+        if style not in ("dialogue", "story"):
+            raise ValueError(f"style must be 'dialogue' or 'story', got {style!r}")
+        return Minigpt5Conversation(style=style)
+
+    def add_scene(self, text: str, image: ImageInput, conv: Minigpt5Conversation) -> None:
+        """Story: a scene the user gives with its picture (it joins the history, nothing is generated)."""
+        conv.captions.append(text)
+        conv.images.append(self._pixels(image))
 
     # --- building the conversation -----------------------------------------------------------------------------
     def upload_img(self, image: ImageInput, conv: Minigpt5Conversation) -> str:
@@ -156,7 +182,14 @@ class Minigpt5Chat:
         return "Received."
 
     def ask(self, text: str, conv: Minigpt5Conversation) -> None:
-        """A user turn: its text, then one `<Img><ImageHere></Img>` slot per image uploaded since the last turn."""
+        """A user turn: its text, then one `<Img><ImageHere></Img>` slot per image uploaded since the last turn.
+        Story: the scene to draw (uploaded images become scenes with this text, see `add_scene`)."""
+        if conv.style == "story":
+            for pixels in conv.pending:
+                conv.captions.append(text)
+                conv.images.append(pixels)
+            conv.pending, conv.request = [], text
+            return
         if conv.turns % 2 == 1:  # two user messages in a row: an empty assistant turn keeps the roles aligned
             conv.history = f"{conv.prompt()} \n"
             conv.turns += 1
@@ -221,7 +254,14 @@ class Minigpt5Chat:
         return final
 
     def _remember(self, conv: Minigpt5Conversation, answer: Minigpt5Answer) -> None:
-        """The assistant turn joins the history as in the official MMDialog data (image slot when drawn)."""
+        """The assistant turn joins the history as in the official MMDialog data (image slot when drawn); in a
+        story the drawn scene joins the captions (a scene without a picture is left out: VIST has one per scene)."""
+        if conv.style == "story":
+            if answer.images:
+                conv.captions.append(conv.request)
+                conv.images.append(self._pixels(answer.images[0]))
+            conv.request = ""
+            return
         source = conv.prompt()
         if answer.images:
             conv.history = f"{source} {answer.text} {IMAGE_SLOT}\n"

@@ -124,3 +124,14 @@ def test_tensor_upload_is_used_as_is(chat):
     conv = chat.new_conversation()
     chat.upload_img(torch.zeros(1, 3, 112, 112), conv)
     assert conv.pending[0].shape == (3, 112, 112)
+
+
+def test_story_style_is_the_official_vist_generation_prompt(chat):
+    conv = chat.new_conversation("story")
+    chat.add_scene("there is a red circle.", red(), conv)
+    chat.ask("the circle comes back.", conv)
+    assert conv.prompt() == vist.SYSTEM_PROMPT + vist.GENERATION_PROMPTS[0].format(
+        prompt=vist.history_prompt(["there is a red circle."]), step_text="the circle comes back."
+    )
+    answer = chat.answer(conv, seed=0, force_image=True, **FAST)
+    assert answer.images and conv.captions[-1] == "the circle comes back." and len(conv.images) == 2
