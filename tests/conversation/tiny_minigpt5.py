@@ -25,3 +25,19 @@ def tiny_minigpt5():
     model = registry.get_model_class("minigpt5").from_config(cfg.model).eval()
     model.minigpt4_config = cfg.model
     return model, Minigpt5InputImageProcessor(image_size=int(cfg.model.image_size))
+
+
+def write_fake_run(folder):
+    """A training run folder as `make quickstart` leaves it (config.yaml + checkpoint_best.pth), holding the
+    tiny random model's trainable tensors (stage 2 over a stage-1 file)."""
+    from pathlib import Path
+
+    model, _ = tiny_minigpt5()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / "checkpoint_best.pth"
+    torch.save({"model": {k: v.clone() for k, v in model.official_state_dict().items()}}, checkpoint)
+    cfg = OmegaConf.create({"model": OmegaConf.to_container(model.minigpt4_config)})
+    cfg.model.stage1_ckpt = str(checkpoint)  # the quickstart's stage-2 config names its stage-1 run
+    OmegaConf.save(cfg, folder / "config.yaml")
+    return folder
