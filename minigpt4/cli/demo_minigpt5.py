@@ -80,7 +80,13 @@ def load_session(args: argparse.Namespace) -> Minigpt5Session:
     return Minigpt5Session(chat, device, style, defaults)
 
 
+DISPLAY_MIN = 256  # small pictures (the tiny model draws 32 px) are shown enlarged, pixels kept sharp
+
+
 def _save(image: Image.Image) -> str:
+    if min(image.size) < DISPLAY_MIN:
+        scale = -(-DISPLAY_MIN // min(image.size))
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     with tempfile.NamedTemporaryFile(suffix=".png", delete=False, prefix="minigpt5_") as handle:
         image.save(handle, format="PNG")
     return handle.name
@@ -200,10 +206,14 @@ def build_demo(session: Minigpt5Session):
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
-                image = UploadImage(type="pil", label="Picture (optional)", height=240,
+                image = UploadImage(type="pil", label="Picture (optional)", height=240, elem_id="image",
                                     sources=["upload", "clipboard"])  # fmt: skip
-                style = gr.Radio(["Story", "Dialogue"], value=session.style.capitalize(), label="Style")
-                force = gr.Checkbox(value=defaults.force_image, label="Always draw a picture")
+                style = gr.Radio(
+                    ["Story", "Dialogue"], value=session.style.capitalize(), label="Style", elem_id="style"
+                )
+                force = gr.Checkbox(
+                    value=defaults.force_image, label="Always draw a picture", elem_id="force"
+                )
                 guidance = gr.Slider(
                     1.0, 15.0, value=defaults.guidance_scale, step=0.5, label="Guidance scale"
                 )
@@ -217,13 +227,13 @@ def build_demo(session: Minigpt5Session):
                     repetition = gr.Slider(1.0, 3.0, value=defaults.repetition_penalty, step=0.1,
                                            label="Repetition penalty")  # fmt: skip
                     max_new = gr.Slider(8, 512, value=defaults.max_new_tokens, step=8, label="Max new tokens")
-                clear = gr.Button("Restart")
+                clear = gr.Button("Restart", elem_id="restart")
             with gr.Column(scale=2):
-                chatbot = gr.Chatbot(label="MiniGPT-5", height=560)
+                chatbot = gr.Chatbot(label="MiniGPT-5", height=560, elem_id="chatbot")
                 with gr.Row():
                     textbox = gr.Textbox(show_label=False, placeholder="Type the next scene or a message",
-                                         scale=6)  # fmt: skip
-                    send = gr.Button("Send", variant="primary", scale=1)
+                                         scale=6, elem_id="textbox")  # fmt: skip
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
         controls = [guidance, steps, seed, temperature, top_p, repetition, force, max_new]
 
         def handler(image, text, state, history, style, guidance, steps, seed, temperature, top_p, repetition,
