@@ -174,7 +174,9 @@ def answer_once(session: Minigpt5Session, image: Any, message: str) -> tuple[str
     except ChatInputError as error:
         return str(error), None
     conv = chat.new_conversation(session.style)
-    if picture is not None:
+    if picture is not None and session.style == "story":  # the picture is the scene before the one asked for
+        chat.add_scene("", picture, conv)
+    elif picture is not None:
         chat.upload_img(picture, conv)
     chat.ask(question, conv)
     force = session.settings().force_image or bool(ASKS_FOR_IMAGE.search(question))

@@ -42,7 +42,8 @@ OLDEST_EXCHANGE = re.compile("###Human:(.*?)###Human:", re.DOTALL)
 # single-turn prompts of the Python API / evaluation per training format: {images} = one slot per input image
 PROMPT_FORMATS = {
     "cc3m": "{images}{prompt}",  # stage 1: the caption alone (official CC3M test source)
-    "vist": VIST_SYSTEM_PROMPT + "###Human:{images}{prompt} ###Assistant:",
+    "vist": VIST_SYSTEM_PROMPT
+    + VIST_GENERATION.replace("{prompt}", "{images}").replace("{step_text}", "{prompt}"),
     "mmdialog": SYSTEM_PROMPT + "###Human: {prompt}{images}\n###Assistant:",
 }
 
@@ -54,6 +55,8 @@ def single_turn_prompt(fmt: str, prompt: str, num_images: int) -> str:
     slots = IMAGE_SLOT * num_images
     if fmt == "mmdialog" and slots:
         slots = " " + " ".join([IMAGE_SLOT] * num_images)
+    if fmt == "vist" and slots:  # official VIST history: one slot per earlier scene, then a newline
+        slots += "\n"
     return PROMPT_FORMATS[fmt].format(images=slots, prompt=prompt)
 
 

@@ -135,3 +135,14 @@ def test_story_style_is_the_official_vist_generation_prompt(chat):
     )
     answer = chat.answer(conv, seed=0, force_image=True, **FAST)
     assert answer.images and conv.captions[-1] == "the circle comes back." and len(conv.images) == 2
+
+
+def test_single_turn_vist_prompt_is_the_official_gen_prompt():
+    assert single_turn_prompt("vist", "a red circle.", 0) == vist.SYSTEM_PROMPT + vist.GENERATION_PROMPTS[
+        0
+    ].format(prompt="", step_text="a red circle.")
+    assert single_turn_prompt(
+        "vist", "then it comes back.", 1
+    ) == vist.SYSTEM_PROMPT + vist.GENERATION_PROMPTS[0].format(
+        prompt="<Img><ImageHere></Img>\n", step_text="then it comes back."
+    )
