@@ -127,7 +127,8 @@ def fid_score(real: Tensor, fake: Tensor, feature: nn.Module, batch_size: int = 
     """torchmetrics FID of two image sets (N, 3, H, W) in [0, 1] with the given feature extractor."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=feature, normalize=True)
+    # rank 0 scores alone: no cross-process sync (it would wait for ranks that already finished)
+    metric = FrechetInceptionDistance(feature=feature, normalize=True, sync_on_compute=False)
     for start in range(0, len(real), batch_size):
         metric.update(real[start : start + batch_size], real=True)
     for start in range(0, len(fake), batch_size):
@@ -140,7 +141,9 @@ def inception_score(images: Tensor, feature: nn.Module, splits: int = 10, batch_
     """torchmetrics IS (mean, std over `splits`) of (N, 3, H, W) images in [0, 1]; runs on any device."""
     from torchmetrics.image.inception import InceptionScore
 
-    metric = InceptionScore(feature=feature, normalize=True, splits=min(splits, max(1, len(images))))
+    metric = InceptionScore(
+        feature=feature, normalize=True, splits=min(splits, max(1, len(images))), sync_on_compute=False
+    )
     for start in range(0, len(images), batch_size):
         metric.update(images[start : start + batch_size])
     mean, std = metric.compute()

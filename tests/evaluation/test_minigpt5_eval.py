@@ -91,3 +91,28 @@ def test_missing_data_file_is_a_sentence(tmp_path, capsys):
     code = evaluate_minigpt5.main(["--cfg-path", "eval_configs/minigpt5_shapes_eval.yaml", "--options",
                                    f"evaluation.data_path={tmp_path / 'none_cleaned.json'}"])  # fmt: skip
     assert code == 1 and "none_cleaned.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_split_and_rank0_scores(world, tmp_path):
+    """torchrun --nproc-per-node 2 (gloo, CPU): each rank generates its share, rank 0 merges and scores alone
+    (torchmetrics must not wait for a rank that already finished)."""
+    import os
+    import subprocess
+    import sys
+
+    from minigpt4.common.paths import REPO_ROOT
+
+    save = tmp_path / "eval2"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "eval_scripts/eval_minigpt5.py",
+         "--cfg-path", "eval_configs/minigpt5_shapes_eval.yaml", "--options",
+         f"evaluation.data_path={world / 'val_cleaned.json'}", f"run.save_path={save}", "evaluation.batch_size=1",
+         "generation.force_generation=true", "generation.num_inference_steps=2", "generation.max_new_tokens=4"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = sorted((save / "minigpt5-vist" / "val.parts").glob("predictions.rank*.jsonl"))
+    assert [len(p.read_text().splitlines()) for p in parts] == [3, 2]  # 5 samples dealt round-robin
+    assert json.loads((save / "summary.json").read_text())["minigpt5-vist/val"]["n"] == 5
