@@ -80,3 +80,15 @@ def test_shapes_name_opens_the_quickstart_run_folder(tmp_path):
     direct = inference_model(model, None, "there is a red circle.", force_image=True, **FAST)
     # same weights; the zoo entry prompts in the VIST format, the bare model in the MMDialog one
     assert isinstance(direct["pred_text"], str)
+
+
+def test_a_run_whose_stage2_tensors_are_missing_is_refused_not_garbage(tmp_path):
+    """Official #10: without IS_STAGE2 the stage-2 LoRA silently did not load and the model talked garbage. Here a
+    checkpoint without the LoRA tensors is an error naming them."""
+    from tests.conversation.tiny_minigpt5 import write_fake_run
+
+    run = write_fake_run(tmp_path / "quickstart" / "minigpt5_stage2")
+    state = torch.load(run / "checkpoint_best.pth", weights_only=True)["model"]
+    torch.save({"model": {k: v for k, v in state.items() if "lora_" not in k}}, run / "checkpoint_best.pth")
+    with pytest.raises(CheckpointError, match="lora_"):
+        inference_model("minigpt-5_tiny_shapes", None, "a red circle", device="cpu")
