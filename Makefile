@@ -57,6 +57,11 @@ system-deps:
 	@command -v java >/dev/null 2>&1 || { echo "==> installing Java (default-jre-headless) for caption metrics"; \
 		(apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null) \
 		|| echo "    could not install Java: caption-metric tests will fail"; }
+	@# Chromium runs the browser tests of the demos (Playwright drives this system browser, downloads none)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$CHROMIUM" ] \
+		|| { echo "==> installing Chromium (Debian package) for the demos' browser tests"; \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "    could not install Chromium: the browser tests will fail (set CHROMIUM=/path/to/chrome)"; }
 
 test: $(STAMP) system-deps
 	@echo "==> pytest (all tests except gpu)"
@@ -65,7 +70,7 @@ test: $(STAMP) system-deps
 test-fast: $(STAMP)
 	@$(PY) -m pytest -m "not gpu and not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) system-deps
 	@$(PY) -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -1,7 +1,15 @@
-"""Draw the demo example images (simple synthetic scenes, no downloads): python examples/make_examples.py"""
+"""Draw the demo example images (no downloads): python examples/make_examples.py
+
+- examples/*.png: everyday synthetic scenes (cars, flowers, ...) the pages show for real checkpoints;
+- examples/shapes_world/*.png + truth.json: held-out scenes of the quickstart's shapes world, drawn by the
+  world's own code (`minigpt4.datasets.shapes.scene`), which the tiny quickstart models answer; truth.json
+  holds every object's colour, shape and box (pixels of the saved image) for the browser tests.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -56,6 +64,43 @@ def beach(d: ImageDraw.ImageDraw) -> None:
     d.pieslice((30, 120, 130, 190), start=180, end=360, fill=(230, 60, 60))
 
 
+# held-out scenes of the quickstart's world (the tiny models never saw them), one per colour, shapes varied
+SHAPES_WORLD_DIR = HERE / "shapes_world"
+SHAPES_WORLD_PICKS = (("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow", "circle"))
+SHAPES_WORLD_SCALE = 3  # drawn at 3x the world's 112 px so the page shows them crisp (the model resizes back)
+
+
+def shapes_world_examples() -> dict[str, dict]:
+    """Write the shapes-world examples and truth.json; returns the truth."""
+    from minigpt4.cli.quickstart import WORLD
+    from minigpt4.datasets.shapes.scene import WorldConfig, draw, make_scenes
+
+    heldout = [
+        scene for scene in make_scenes(WorldConfig.from_size("small", **WORLD)) if scene.split == "heldout"
+    ]
+    SHAPES_WORLD_DIR.mkdir(exist_ok=True)
+    truth = {}
+    for color, shape in SHAPES_WORLD_PICKS:
+        scene = next(s for s in heldout if (s.objects[0].color, s.objects[0].shape) == (color, shape))
+        k = SHAPES_WORLD_SCALE
+        scaled = replace(
+            scene,
+            width=scene.width * k,
+            height=scene.height * k,
+            objects=[replace(obj, bbox=[v * k for v in obj.bbox]) for obj in scene.objects],
+        )
+        name = f"{color}_{shape}.png"
+        draw(scaled).save(SHAPES_WORLD_DIR / name, optimize=True)
+        truth[name] = {
+            "image_id": scene.image_id,
+            "width": scaled.width,
+            "height": scaled.height,
+            "objects": [{"color": o.color, "shape": o.shape, "bbox_xywh": o.bbox} for o in scaled.objects],
+        }
+    (SHAPES_WORLD_DIR / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    return truth
+
+
 SCENES = {"shapes": shapes, "street": street, "garden": garden, "kitchen": kitchen, "beach": beach}
 
 
@@ -64,6 +109,7 @@ def main() -> None:
         image = Image.new("RGB", SIZE)
         draw_scene(ImageDraw.Draw(image))
         image.save(HERE / f"{name}.png", optimize=True)
+    shapes_world_examples()
 
 
 if __name__ == "__main__":

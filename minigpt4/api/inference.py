@@ -172,10 +172,12 @@ def get_inferencer(
     weights: Mapping[str, str | Path] | None = None,
     device: str | torch.device | None = None,
     overrides: Mapping[str, Any] | None = None,
-) -> MiniGPTInferencer:
+) -> Any:
     """An inferencer for a zoo name, a saved model folder, or a built model. The last named one is cached."""
+    from minigpt4.api.minigpt5 import Minigpt5Inferencer, is_minigpt5
+
     if isinstance(model, nn.Module):
-        return MiniGPTInferencer(model)
+        return Minigpt5Inferencer(model) if is_minigpt5(model) else MiniGPTInferencer(model)
     from minigpt4.api.hub import is_pretrained_dir
     from minigpt4.api.loaders import load_saved_folder, load_zoo_model
 
@@ -186,7 +188,11 @@ def get_inferencer(
             built = load_saved_folder(model, device, overrides)
         else:
             built = load_zoo_model(str(model), weights, device, overrides)
-        _CACHE[key] = MiniGPTInferencer(built)
+        if is_minigpt5(built):
+            entry = getattr(built, "minigpt4_zoo_entry", None)
+            _CACHE[key] = Minigpt5Inferencer(built, (entry.prompt_format if entry else "") or "mmdialog")
+        else:
+            _CACHE[key] = MiniGPTInferencer(built)
     return _CACHE[key]
 
 
@@ -206,6 +212,9 @@ def inference_model(
     model: a zoo name (see `list_models()`), a saved model folder, or a built model.
     question: None -> {"pred_caption"}; a question -> {"question", "pred_answer"} (MiniGPT-v2 adds
         "pred_boxes" in pixels of the input image and "pred_phrases" when the answer holds boxes).
+        MiniGPT-5 (`minigpt-5_*`): images may be None (or a list per prompt), question is the prompt (or a list),
+        and the result is {"prompt", "pred_text", "pred_images": [PIL images, 0 or 1]}; generation options
+        are `Minigpt5Settings` fields plus `seed` (default 0: the same call gives the same image).
     weights: where weights are ({weight id or config key: path}); see `minigpt4.api.locate`.
     """
     inferencer = get_inferencer(model, weights, device, overrides)

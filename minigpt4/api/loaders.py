@@ -150,7 +150,16 @@ def load_zoo_model(
     entry = get_entry(name)
     device = torch.device(device) if device is not None else default_device()
     overrides = dict(overrides or {})
-    if entry.is_saved_folder:
+    if entry.is_saved_folder and entry.arch == "minigpt5":
+        from minigpt4.api.minigpt5 import build_run_model, quickstart_minigpt5_dir
+
+        (spec,) = entry.weights
+        try:
+            published = locate(spec, weights)
+        except WeightsNotFoundError:
+            published = None  # not published to the weights folder: the quickstart's own output
+        model = build_run_model(quickstart_minigpt5_dir(published), device, overrides)
+    elif entry.is_saved_folder:
         (spec,) = entry.weights
         model = _load_model_folder(entry, locate(spec, weights), device, overrides)
     else:

@@ -106,6 +106,7 @@ class ZooEntry:
     overrides: dict[str, Any] = field(default_factory=dict)
     default_question: str = "Describe this image in detail."
     description: str = ""
+    prompt_format: str = ""  # MiniGPT-5: the training format its prompts follow (cc3m, vist, mmdialog)
 
     @property
     def is_saved_folder(self) -> bool:
@@ -213,6 +214,65 @@ _ENTRIES = [
         "minigpt-4_tiny-vicuna0_shapes", "minigpt4", "tiny_vicuna0", "MiniGPT-4 (Q-Former, Vicuna-style)"
     ),
     _shapes_entry("minigpt-v2_tiny_shapes", "minigpt_v2", "tiny", "MiniGPT-v2 (LoRA)"),
+]
+MINIGPT4_7B_CKPT = _minigpt_ckpt(
+    "minigpt-4_vicuna-7b",
+    "prerained_minigpt4_7b.pth",
+    "MiniGPT-4 (Vicuna-7B) projection checkpoint (the file name has the official typo)",
+    "https://drive.google.com/file/d/1RY9jV0dyqLX-o38LrumkKRh6Jtaop58R/view (MiniGPT-4 README; MiniGPT-5 "
+    "keeps it as config/prerained_minigpt4_7b.pth)",
+)
+MINIGPT5_BASE = (VICUNA_7B, MINIGPT4_7B_CKPT, EVA_VIT_G, BLIP2_QFORMER, SD21_BASE, MINIGPT5_STAGE1_CC3M)
+
+
+def _minigpt5_entry(name: str, model_type: str, weights: tuple, fmt: str, what: str) -> ZooEntry:
+    return ZooEntry(
+        name, "minigpt5", model_type, "interleaved", weights, description=what, prompt_format=fmt,
+        default_question="",
+    )  # fmt: skip
+
+
+_ENTRIES += [
+    _minigpt5_entry(
+        "minigpt-5_vicuna-7b_cc3m",
+        "stage1_vicuna0",
+        MINIGPT5_BASE,
+        "cc3m",
+        "MiniGPT-5 stage 1 (CC3M): caption -> image; Vicuna-7B v0 + SD-2.1-base",
+    ),
+    _minigpt5_entry(
+        "minigpt-5_vicuna-7b_vist",
+        "stage2_vicuna0",
+        (*MINIGPT5_BASE, MINIGPT5_STAGE2_VIST),
+        "vist",
+        "MiniGPT-5 stage 2 (VIST): story text + images -> next scene image; Vicuna-7B v0 + LoRA + SD-2.1-base",
+    ),
+    _minigpt5_entry(
+        "minigpt-5_vicuna-7b_mmdialog",
+        "stage2_vicuna0",
+        (*MINIGPT5_BASE, MINIGPT5_STAGE2_MMDIALOG),
+        "mmdialog",
+        "MiniGPT-5 stage 2 (MMDialog): dialogue with images; Vicuna-7B v0 + LoRA + SD-2.1-base",
+    ),
+    ZooEntry(
+        "minigpt-5_tiny_shapes",
+        "minigpt5",
+        "tiny_stage2",
+        "interleaved",
+        (
+            WeightSpec(
+                "model_dir",
+                "minigpt-5_tiny_shapes",
+                "minigpt-5_tiny_shapes",
+                "the tiny MiniGPT-5 trained on the generated shapes world (a training run folder)",
+                "run `make quickstart`, which trains it (outputs/quickstart/minigpt5_stage2/)",
+                is_dir=True,
+            ),
+        ),
+        description="tiny MiniGPT-5 (stage 2, VIST-format stories), shapes world (quickstart)",
+        prompt_format="vist",
+        default_question="",
+    ),
 ]
 MODEL_ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _ENTRIES}
 

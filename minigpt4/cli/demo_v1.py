@@ -120,18 +120,21 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
-                image = UploadImage(type="filepath", label="Image", height=300)
-                upload_button = gr.Button("Upload & Start Chat", variant="primary")
-                clear = gr.Button("Restart")
+                image = UploadImage(type="filepath", label="Image", height=300, elem_id="image")
+                upload_button = gr.Button("Upload & Start Chat", variant="primary", elem_id="upload")
+                clear = gr.Button("Restart", elem_id="restart")
                 num_beams = gr.Slider(1, 10, value=1, step=1, interactive=True, label="beam search numbers")
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, interactive=True, label="Temperature")
                 examples = sorted(EXAMPLES_DIR.glob("*.png")) if EXAMPLES_DIR.is_dir() else []
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Example images")
             with gr.Column(scale=2):
-                chatbot = gr.Chatbot(label="MiniGPT-4", height=520)
+                chatbot = gr.Chatbot(label="MiniGPT-4", height=520, elem_id="chatbot")
                 textbox = gr.Textbox(
-                    label="User", placeholder="Please upload your image first", interactive=False
+                    label="User",
+                    placeholder="Please upload your image first",
+                    interactive=False,
+                    elem_id="textbox",
                 )
 
         upload_button.click(

@@ -210,13 +210,14 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     brush=gr.Brush(default_size=20, colors=["#ff0000"], color_mode="fixed"),
                     height=360,
                     sources=["upload", "clipboard"],
+                    elem_id="image",
                 )
                 temperature = gr.Slider(
                     0.1, 1.5, value=DEFAULT_TEMPERATURE, step=0.1, interactive=True, label="Temperature"
                 )
-                clear = gr.Button("Restart")
+                clear = gr.Button("Restart", elem_id="restart")
             with gr.Column(scale=2):
-                chatbot = gr.Chatbot(label="MiniGPT-v2", height=520)
+                chatbot = gr.Chatbot(label="MiniGPT-v2", height=520, elem_id="chatbot")
                 shortcuts = gr.Dataset(
                     components=[gr.Textbox(visible=False)],
                     samples=[[label] for label, _, _ in TASKS],
@@ -230,8 +231,9 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                         show_label=False,
                         placeholder="Upload an image, then type here",
                         scale=6,
+                        elem_id="textbox",
                     )
-                    send = gr.Button("Send", variant="primary", scale=1)
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
         examples = [
             [str(EXAMPLES_DIR / name), prompt]
             for name, prompt in EXAMPLE_PROMPTS.items()

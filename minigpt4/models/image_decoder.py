@@ -14,6 +14,7 @@ Min-SNR min(SNR, gamma) / SNR when gamma is set, then averaged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,10 +294,19 @@ class StableDiffusionDecoder(ImageDecoder):
         width: int | None = None,
         latents: Tensor | None = None,
         generator: torch.Generator | None = None,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> DecodedImages:
         """conditioning: (N, 77, W) prompt embeds; negative: (N or 1, 77, W). Classifier-free guidance through
-        `StableDiffusionPipeline(prompt_embeds=..., negative_prompt_embeds=...)` (official), decoded here."""
+        `StableDiffusionPipeline(prompt_embeds=..., negative_prompt_embeds=...)` (official), decoded here.
+        on_step(done, total) is called after each denoising step (progress bars in the demo)."""
         dtype = self.unet.dtype
+        step_end = None
+        if on_step is not None:
+
+            def step_end(pipeline, index, timestep, tensors):
+                on_step(index + 1, pipeline.num_timesteps)  # PNDM takes one step more
+                return tensors
+
         if negative.shape[0] != conditioning.shape[0]:
             negative = negative.expand(conditioning.shape[0], -1, -1)
         final = self.pipeline()(
@@ -309,6 +319,7 @@ class StableDiffusionDecoder(ImageDecoder):
             latents=None if latents is None else latents.to(dtype),
             generator=generator,
             output_type="latent",
+            callback_on_step_end=step_end,
         ).images
         unscaled = final / self.scaling_factor
         decoded = self.vae.decode(unscaled.to(self.vae.dtype)).sample  # (N, 3, H, W) in [-1, 1]

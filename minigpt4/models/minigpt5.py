@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -545,9 +545,10 @@ class MiniGPT5(MiniGPT4):
         num_inference_steps: int = 50,
         latents: Tensor | None = None,
         generator: torch.Generator | None = None,
+        on_step: Callable[[int, int], None] | None = None,
     ):
         """(N, 8, D) voken states -> image_decoder.DecodedImages, classifier-free guidance against the mapped
-        zero states (official negative_prompt_embeds)."""
+        zero states (official negative_prompt_embeds). on_step(done, total): after each denoising step."""
         if self.image_decoder is None:
             raise ConfigError("this MiniGPT-5 was built without an image decoder (model.sd_model is empty)")
         conditioning = self.map_vokens(voken_states)
@@ -559,6 +560,7 @@ class MiniGPT5(MiniGPT4):
             num_inference_steps=num_inference_steps,
             latents=latents,
             generator=generator,
+            on_step=on_step,
         )
 
     def decode_official(self, sequences: Tensor) -> list[str]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from minigpt4.cli.demo_launch import ChatSession
+from tests.cli.browser import browser, chromium_path  # noqa: F401 (pytest fixtures of the browser tests)
 from tests.conversation.tiny import tiny_session as make_session  # noqa: F401 (re-exported for the tests)
 
 
