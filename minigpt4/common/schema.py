@@ -124,6 +124,10 @@ DATASET_KEYS: dict[str, tuple[type, ...]] = {
     "vis_processor": ANY,
     "text_processor": ANY,
     "type": TEXT,
+    # ours, MiniGPT-5 datasets (cc3m, vist, mmdialog)
+    "output_vis_processor": ANY,
+    "max_length": INTEGER,
+    "seed": INTEGER,
 }
 
 EVAL_DATASET_KEYS: dict[str, tuple[type, ...]] = {

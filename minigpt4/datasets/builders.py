@@ -1,5 +1,5 @@
-"""The 25 official dataset builders (and three of ours, `vsr`, `hateful_memes` and `vizwiz`): one builder class
-per format family and a table of names.
+"""The 25 official dataset builders (and three of ours, `vsr`, `hateful_memes` and `vizwiz`), plus the three
+MiniGPT-5 formats (`cc3m`, `vist`, `mmdialog`): one builder class per format family and a table of names.
 
 LAVIS API kept: `builder_cls(cfg).build_datasets()` -> {"train": dataset}, where `cfg` is the merged
 `datasets.<name>` node (data_type, build_info, vis_processor.train/eval, text_processor.train/eval, ...);
@@ -10,6 +10,7 @@ LAVIS API kept: `builder_cls(cfg).build_datasets()` -> {"train": dataset}, where
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,16 +21,21 @@ from minigpt4.common.registry import registry
 from minigpt4.datasets.files import require_dir, require_file
 from minigpt4.datasets.formats import (
     caption_folder,
+    cc3m_tsv,
     coco_style,
     image_ann,
     judgement,
+    mmdialog,
     rec,
     text_only,
+    vist,
     visual_genome,
     vizwiz,
 )
+from minigpt4.datasets.formats.minigpt5 import Chooser, Minigpt5Dataset, TokenizerAdapter
 from minigpt4.datasets.formats.webdataset_stream import DEFAULT_SHUFFLE_BUFFER, WebdatasetCaptionStream
 from minigpt4.processors import build_processor
+from minigpt4.processors.image import Minigpt5InputImageProcessor, Minigpt5OutputImageProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +272,83 @@ class TextOnlyBuilder(BaseDatasetBuilder):
         return {"train": self.train_dataset_cls(self.text_processors["train"], ann_path, name=self.name)}
 
 
+class Minigpt5Builder(BaseDatasetBuilder):
+    """cc3m, vist, mmdialog (MiniGPT-5): `build_info.storage` (official DATAFOLDER) and `train_data_path`,
+    `val_data_path`, `test_data_path` relative to it (official CLI flags; each optional, at least one).
+
+    Splits: train (train transforms, flips), val (train records and normalisation, no flips), test (the
+    format's official test mode, eval transforms: no flips, output images in [0, 1]). Dataset-level keys (ours):
+    `output_vis_processor` ({train, eval}, like vis_processor), `max_length` (tokens per source and per target;
+    default the tokenizer's model_max_length), `seed` (the prompt choices, default 42). build_info extras:
+    `check_images` (default true: rows whose image is missing are skipped at build time),
+    `instruction_every` (cc3m, 100), `max_turn_tokens` (mmdialog, 50).
+
+    The samples are tokenised here, so the builder needs the model's LLaMA tokenizer (with the MiniGPT-5
+    tokens): `builder_cls(cfg, tokenizer=model.llama_tokenizer).build_datasets()`. `choose` (optional) picks each
+    prompt from its list instead of the seeded `random.Random(seed).choice` (tests pin the official choices).
+    """
+
+    BUILD_INFO_KEYS = ("storage", "train_data_path")
+    SPLIT_KEYS = (("train", "train_data_path"), ("val", "val_data_path"), ("test", "test_data_path"))
+    train_dataset_cls: type[Minigpt5Dataset]
+
+    def __init__(self, cfg: Any = None, tokenizer: Any = None, choose: Chooser | None = None) -> None:
+        super().__init__(cfg)
+        self.tokenizer = tokenizer
+        self.choose = choose
+        self.output_processors: dict[str, Any] = {"train": None, "eval": None}
+
+    def build_processors(self) -> None:
+        """Official transforms when a node is absent: train flips; eval keeps output images in [0, 1]."""
+        fallback = {
+            ("vis_processor", "train"): Minigpt5InputImageProcessor(random_flip=True),
+            ("vis_processor", "eval"): Minigpt5InputImageProcessor(),
+            ("output_vis_processor", "train"): Minigpt5OutputImageProcessor(random_flip=True),
+            ("output_vis_processor", "eval"): Minigpt5OutputImageProcessor(normalize=False),
+        }
+        for kind, table in (
+            ("vis_processor", self.vis_processors),
+            ("output_vis_processor", self.output_processors),
+        ):
+            node = self.config.get(kind) or {}
+            for split in ("train", "eval"):
+                cfg = node.get(split)
+                table[split] = build_processor(cfg) if cfg is not None else fallback[(kind, split)]
+
+    def build(self) -> dict[str, Any]:
+        layout = self.train_dataset_cls.LAYOUT
+        adapter = TokenizerAdapter(self.tokenizer, self.config.get("max_length"))
+        storage = require_dir(self.path("storage"), f"{self.name} storage (official DATAFOLDER)", layout)
+        build_info = self.config.build_info
+        choose = self.choose or random.Random(int(self.config.get("seed", 42))).choice
+        datasets: dict[str, Any] = {}
+        for split, key in self.SPLIT_KEYS:
+            value = build_info.get(key)
+            if value is None:
+                continue
+            test = split == "test"
+            path = require_file(storage / str(value), f"datasets.{self.name}.build_info.{key}", layout)
+            records, skipped, units = self.train_dataset_cls.read(
+                path, storage, adapter, test=test, choose=choose, build_info=build_info, name=self.name
+            )
+            skipped.report(len(records), units, self.train_dataset_cls.UNIT)
+            if not records:
+                raise DataError(
+                    f"{self.name}: {path} gave no usable sample ({skipped.total} {self.train_dataset_cls.UNIT} "
+                    f"skipped, see the warning above). Expected layout: {layout}"
+                )
+            inputs = self.vis_processors["eval" if test else "train"]
+            outputs = self.output_processors["eval" if test else "train"]
+            if split == "val":  # ours: validation without random flips (official validates on flipped images)
+                inputs, outputs = inputs.without_flip(), outputs.without_flip()
+            datasets[split] = self.train_dataset_cls(records, adapter, inputs, outputs, self.name, skipped)
+        if not datasets:
+            raise ConfigError(
+                f"datasets.{self.name}.build_info sets none of train_data_path, val_data_path, test_data_path"
+            )
+        return datasets
+
+
 # name -> (family builder, dataset class); the default YAML is configs/datasets/<name>/default.yaml
 BUILDERS: dict[str, tuple[type[BaseDatasetBuilder], type]] = {
     "laion": (WebdatasetBuilder, WebdatasetCaptionStream),
@@ -297,6 +380,10 @@ BUILDERS: dict[str, tuple[type[BaseDatasetBuilder], type]] = {
     "vsr": (ImageAnnBuilder, judgement.VSRDataset),
     "hateful_memes": (ImageAnnBuilder, judgement.HatefulMemesDataset),
     "vizwiz": (ImageAnnBuilder, vizwiz.VizWizDataset),
+    # MiniGPT-5: stage 1 (CC3M TSV) and stage 2 (VIST stories, MMDialog conversations)
+    "cc3m": (Minigpt5Builder, cc3m_tsv.CC3MDataset),
+    "vist": (Minigpt5Builder, vist.VISTDataset),
+    "mmdialog": (Minigpt5Builder, mmdialog.MMDialogDataset),
 }
 
 
@@ -330,6 +417,7 @@ def _register_all() -> None:
 _register_all()
 
 
-def build_dataset(name: str, cfg: Any = None) -> dict[str, Any]:
-    """`registry.get_builder_class(name)(cfg).build_datasets()` (an unknown name lists the known ones)."""
-    return registry.get_builder_class(name)(cfg).build_datasets()
+def build_dataset(name: str, cfg: Any = None, **builder_kwargs: Any) -> dict[str, Any]:
+    """`registry.get_builder_class(name)(cfg).build_datasets()` (an unknown name lists the known ones);
+    `builder_kwargs` go to the builder (MiniGPT-5 builders take `tokenizer=`)."""
+    return registry.get_builder_class(name)(cfg, **builder_kwargs).build_datasets()

@@ -146,3 +146,113 @@ class Blip2ImageTrainProcessor(BlipImageBaseProcessor):
             max_scale=cfg.get("max_scale", 1.0),
             random_resized_crop=cfg.get("random_resized_crop", False),
         )
+
+
+# -- MiniGPT-5 ------------------------------------------------------------------------------------
+# Official MiniGPT-5 (`train_eval.py`) uses torchvision `Resize(S, bilinear) -> CenterCrop(S) [-> RandomHorizontalFlip]
+# -> ToTensor -> Normalize` for input (CLIP mean/std, S=224) and output images (0.5/0.5, S=512; eval: not
+# normalised). Below are the same operations on PIL, in the arithmetic torchvision's PIL path uses.
+
+MINIGPT5_OUTPUT_MEAN = (0.5, 0.5, 0.5)
+MINIGPT5_OUTPUT_STD = (0.5, 0.5, 0.5)
+WHITE = (255, 255, 255)
+
+
+def expand2square(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
+    """Pad the shorter side to a square, the image centred (offset (long - short) // 2), as official MiniGPT-5
+    does to every output image before its transform."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new(image.mode, (side, side), background)
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square
+
+
+def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
+    """torchvision `Resize(size)` (an int) on a PIL image: the shorter side becomes `size`, the longer
+    `int(size * long / short)`, bilinear; returned unchanged when already that size."""
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = size, int(size * long / short)
+    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+    if (new_w, new_h) == (width, height):
+        return image
+    return image.resize((new_w, new_h), Image.BILINEAR)
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    """torchvision `CenterCrop(size)` for an image at least `size` on both sides (after `resize_shorter_side`)."""
+    width, height = image.size
+    top = round((height - size) / 2.0)
+    left = round((width - size) / 2.0)
+    return image.crop((left, top, left + size, top + size))
+
+
+class Minigpt5ImageProcessor(BaseProcessor):
+    """Resize(S) -> CenterCrop(S) -> [flip with p=0.5] -> ToTensor -> [Normalize(mean, std)]: (3, S, S) float32.
+
+    `random_flip` draws `torch.rand(1) < 0.5` from the torch RNG (or `generator`), as torchvision does, so
+    DataLoader worker seeding makes it reproducible. `normalize=False` keeps [0, 1] (official eval outputs)."""
+
+    default_size = 224
+    default_mean: tuple[float, ...] = CLIP_MEAN
+    default_std: tuple[float, ...] = CLIP_STD
+
+    def __init__(
+        self,
+        image_size: int | None = None,
+        random_flip: bool = False,
+        normalize: bool = True,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        self.image_size = int(image_size if image_size is not None else self.default_size)
+        self.random_flip = bool(random_flip)
+        self.normalize = bool(normalize)
+        self.mean = tuple(mean) if mean is not None else self.default_mean
+        self.std = tuple(std) if std is not None else self.default_std
+
+    def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        image = center_crop(resize_shorter_side(image, self.image_size), self.image_size)
+        if self.random_flip and torch.rand(1, generator=generator).item() < 0.5:
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        pixels = to_tensor(image)
+        return normalize(pixels, self.mean, self.std) if self.normalize else pixels
+
+    def blank(self) -> torch.Tensor:
+        """The processed black image official MiniGPT-5 feeds when a sample has no input image: (3, S, S)."""
+        pixels = torch.zeros(3, self.image_size, self.image_size)
+        return normalize(pixels, self.mean, self.std) if self.normalize else pixels
+
+    def without_flip(self) -> Minigpt5ImageProcessor:
+        return type(self)(self.image_size, False, self.normalize, self.mean, self.std)
+
+    @classmethod
+    def from_config(cls, cfg: Any = None) -> Minigpt5ImageProcessor:
+        cfg = config_node(cfg)
+        return cls(
+            image_size=cfg.get("image_size", None),
+            random_flip=cfg.get("random_flip", False),
+            normalize=cfg.get("normalize", True),
+            mean=cfg.get("mean", None),
+            std=cfg.get("std", None),
+        )
+
+
+@registry.register_processor("minigpt5_input_image")
+class Minigpt5InputImageProcessor(Minigpt5ImageProcessor):
+    """Input images (to the ViT): official S=224, CLIP mean/std; train adds `random_flip: true`."""
+
+
+@registry.register_processor("minigpt5_output_image")
+class Minigpt5OutputImageProcessor(Minigpt5ImageProcessor):
+    """Output images (to the VAE), after `expand2square` with white: official S=512, normalised to [-1, 1] in
+    train (`random_flip: true`), kept in [0, 1] in eval (`normalize: false`)."""
+
+    default_size = 512
+    default_mean = MINIGPT5_OUTPUT_MEAN
+    default_std = MINIGPT5_OUTPUT_STD

@@ -72,8 +72,10 @@ def built(world_cfg):
     }
 
 
-def test_all_25_official_builders_and_our_three_are_registered():
-    assert sorted(registry.list_builders()) == sorted([*OFFICIAL_BUILDERS, "vsr", "hateful_memes", "vizwiz"])
+def test_all_25_official_builders_our_three_and_the_minigpt5_three_are_registered():
+    ours = ["vsr", "hateful_memes", "vizwiz"]
+    minigpt5 = ["cc3m", "vist", "mmdialog"]
+    assert sorted(registry.list_builders()) == sorted([*OFFICIAL_BUILDERS, *ours, *minigpt5])
 
 
 def test_every_builder_returns_a_train_split(built):

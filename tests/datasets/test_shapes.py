@@ -183,7 +183,7 @@ def test_vqa_eval_files(world):
 
 def test_datasets_yaml_has_every_builder_and_eval_entry(world):
     cfg = OmegaConf.load(world.datasets_yaml)
-    assert len(cfg.datasets) == 28  # the 25 official builders and our vsr, hateful_memes, vizwiz
+    assert len(cfg.datasets) == 31  # 25 official builders, vsr, hateful_memes, vizwiz, cc3m, vist, mmdialog
     expected = [
         "refcoco",
         "refcoco+",

@@ -65,6 +65,15 @@ Files under DIR (paths relative to DIR):
   scenes (label as the HM evaluation file's below); images `hm/img/`, image_path `hm`.
 * vizwiz (ours): `vizwiz/train.json` [{image: VizWiz_train_<8 digits>.jpg, question, answers, answer_type,
   answerable}] over the training scenes, as the VizWiz evaluation file below; images `vizwiz/train/`.
+* MiniGPT-5 (`minigpt5_files.py`; one shape per image, their own scenes; each data file has a
+  `<stem>_truth.json` beside it: per sample with an output image, the colour and shape it must show):
+  cc3m: `cc3m/cc3m_train.tsv`, `cc3m/cc3m_val.tsv` (`caption<TAB>image_path`, "A red circle.", images
+  `cc3m/images/`; two colour-shape pairs never in training, held-out rows use all twelve);
+  vist: `vist/{train,val}_cleaned.json` + `vist/{train,val}_image_mapping.json`, images `vist/images/`: stories
+  introducing 2-3 objects ("there is a red circle.", "then a blue square appears.") ending with one named by
+  shape or colour only ("the circle comes back.");
+  mmdialog: `mmdialog/{train,test}/{train,test}_conversations.txt` (JSON lines, images `<media id>.jpg` beside):
+  an object shown, another answered, one asked for again by shape or colour, "Here it is." with its image.
 
 Evaluation files (held-out scenes), for the readers in minigpt4/evaluation:
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from minigpt4.datasets.shapes import eval_files, grounding_files, train_files
+from minigpt4.datasets.shapes import eval_files, grounding_files, minigpt5_files, train_files
 from minigpt4.datasets.shapes.scene import WorldConfig, draw, encode, make_pair_scenes, make_scenes
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ def write_files(root: Path, config: WorldConfig) -> tuple[list[Any], list[Any], 
     train_files.write_two_object_captions(root, pair_scenes, pair_jpegs)
     infos["hateful_memes"] = train_files.write_hateful_memes(root, scenes, pngs)
     infos["vizwiz"] = train_files.write_vizwiz(root, scenes, jpegs)
+    # MiniGPT-5 (one object per image, their own scenes and random streams)
+    infos.update(minigpt5_files.write_minigpt5(root, config))
 
     evals: dict[str, dict[str, Any]] = {}
     evals.update(eval_files.write_refcoco_eval(root, scenes))
