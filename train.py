@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from minigpt4.runners.entry import train_main
+from minigpt4.cli.train import train_main
 
 if __name__ == "__main__":
     sys.exit(train_main())

@@ -20,9 +20,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from minigpt4.cli.evaluate import build_model_and_processor  # noqa: E402
 from minigpt4.common.config import Config  # noqa: E402
-from minigpt4.evaluation.cli import build_model_and_processor  # noqa: E402
-from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs  # noqa: E402
+from minigpt4.evaluation.sharded_runs import evaluate_jobs, prepare_jobs  # noqa: E402
 from tests.evaluation.eval_world import eval_config, write_eval_world  # noqa: E402
 
 

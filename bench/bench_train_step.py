@@ -51,7 +51,7 @@ def main() -> None:
     runner = RunnerBase(cfg, task, task.build_model(cfg), task.build_datasets(cfg))
 
     inside = {"seconds": 0.0}
-    compute_loss, backward = runner._compute_loss, Stepper.backward
+    compute_loss, backward = runner.compute_loss, Stepper.backward
 
     def timed_loss(samples):
         start = time.perf_counter()
@@ -64,7 +64,7 @@ def main() -> None:
         backward(self, loss)
         inside["seconds"] += time.perf_counter() - start
 
-    runner._compute_loss = timed_loss
+    runner.compute_loss = timed_loss
     Stepper.backward = timed_backward
     start = time.perf_counter()
     runner.train()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from minigpt4.evaluation.cli import main_ref
+from minigpt4.cli.evaluate import main_ref
 
 if __name__ == "__main__":
     sys.exit(main_ref())

@@ -6,14 +6,10 @@ Importing the package is cheap: models, builders and tasks are imported on first
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from minigpt4.common.paths import LIBRARY_ROOT, REPO_ROOT
 from minigpt4.common.registry import registry
 
 __version__ = "0.1.0"
-
-LIBRARY_ROOT = Path(__file__).resolve().parent
-REPO_ROOT = LIBRARY_ROOT.parent
 
 registry.register_path("library_root", str(LIBRARY_ROOT))
 registry.register_path("repo_root", str(REPO_ROOT))

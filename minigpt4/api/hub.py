@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from minigpt4.common.errors import CheckpointError
+from minigpt4.models.checkpoint_shards import ShardWriter, TensorFile, WeightSource, parse_size
 from minigpt4.models.options import resolve_path
-from minigpt4.tools.weights.shards import ShardWriter, TensorFile, WeightSource, parse_size
 
 logger = logging.getLogger(__name__)
 

@@ -61,6 +61,9 @@ class MiniGPTInferencer:
         self.arch = arch or str(cfg.get("arch", "minigpt4"))
         self.model_type = model_type or str(cfg.get("model_type", ""))
         self.template = template_for(self.arch, self.model_type)
+        self.answers_with_boxes = bool(
+            getattr(model, "ANSWERS_WITH_BOXES", False)
+        )  # a fact of the model class
         self.vis_processor = vis_processor or self._eval_processor(model)
         entry = getattr(model, "minigpt4_zoo_entry", None)
         saved = getattr(model, "minigpt4_inference", None) or {}
@@ -90,13 +93,13 @@ class MiniGPTInferencer:
         return prepare_texts(list(questions), self.template)
 
     def _result(self, answer: str, question: str | None, image: Image.Image) -> dict[str, Any]:
-        from minigpt4.conversation.boxes import parse_boxes
+        from minigpt4.conversation.grounding_boxes import parse_boxes
 
         if question is None:
             result: dict[str, Any] = {"pred_caption": answer}
         else:
             result = {"question": question, "pred_answer": answer}
-        if self.arch == "minigpt_v2":
+        if self.answers_with_boxes:
             boxes = parse_boxes(answer, *image.size)
             if boxes:
                 result["pred_boxes"] = [list(box.xyxy) for box in boxes]
@@ -129,10 +132,11 @@ class MiniGPTInferencer:
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
         options = {**DEFAULT_GENERATION, **generation}
-        turn_separator = "###" if getattr(self.template, "sep", "") == "###" else None
-        if turn_separator:  # Vicuna v0: "###" ends an answer, as in the official Chat.answer
-            stop_ids = self.model.llama_tokenizer(turn_separator, add_special_tokens=False).input_ids
-            options.setdefault("stop_words_ids", [stop_ids])
+        stop_strings = list(self.template.stop_strings)  # Vicuna v0: "###" ends an answer, as in Chat.answer
+        if stop_strings:
+            tokenizer = self.model.llama_tokenizer
+            stop_ids = [tokenizer(text, add_special_tokens=False).input_ids for text in stop_strings]
+            options.setdefault("stop_words_ids", stop_ids)
         results: list[dict[str, Any]] = []
         for start in range(0, len(image_list), batch_size):
             pil_images = [open_image(image) for image in image_list[start : start + batch_size]]
@@ -141,9 +145,9 @@ class MiniGPTInferencer:
                 self.device
             )  # (B, 3, H, W)
             texts = self.prompts([q if q is not None else self.default_question for q in asked])
-            answers = self.model.generate(pixels, texts, **options)
-            if turn_separator:
-                answers = [answer.split(turn_separator)[0].strip() for answer in answers]
+            answers = self.model.generate_answers(pixels, texts, **options).texts
+            for stop in stop_strings:
+                answers = [answer.split(stop)[0].strip() for answer in answers]
             results.extend(self._result(a, q, im) for a, q, im in zip(answers, asked, pil_images))
         return results[0] if single else results
 

@@ -167,7 +167,7 @@ def load_preprocess(config: Any) -> tuple[Processors, Processors]:
     A missing split gets the identity `BaseProcessor`, as in LAVIS.
     """
     from minigpt4.common.registry import registry
-    from minigpt4.processors.base import BaseProcessor
+    from minigpt4.processors.base_processor import BaseProcessor
 
     config = (
         OmegaConf.create(config)

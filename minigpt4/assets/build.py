@@ -16,6 +16,17 @@ import random
 import tempfile
 from pathlib import Path
 
+# the LLaMA tokenizer's settings, as the official Vicuna / Llama-2 folders write them
+LLAMA_TOKENIZER_CONFIG = {
+    "tokenizer_class": "LlamaTokenizer",
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "add_bos_token": True,
+    "add_eos_token": False,
+    "clean_up_tokenization_spaces": False,
+}
+
 ASSETS = Path(__file__).resolve().parent
 TINY_LLAMA = ASSETS / "tiny_llama"
 VOCAB_SIZE = 1000
@@ -131,16 +142,7 @@ def train_tokenizer(out_dir: Path, vocab_size: int = VOCAB_SIZE) -> None:
             minloglevel=2,
         )
         (out_dir / "tokenizer.model").write_bytes(_without_paths((Path(tmp) / "tok.model").read_bytes()))
-    tokenizer_config = {
-        "tokenizer_class": "LlamaTokenizer",
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "unk_token": "<unk>",
-        "add_bos_token": True,
-        "add_eos_token": False,
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": 2048,
-    }
+    tokenizer_config = {**LLAMA_TOKENIZER_CONFIG, "model_max_length": 2048}
     (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
 
 

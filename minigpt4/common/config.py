@@ -26,11 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from minigpt4.common.errors import ConfigError
+from minigpt4.common.paths import DATASET_CONFIG_ROOT, MODEL_CONFIG_ROOT, REPO_ROOT
 from minigpt4.common.registry import closest_name
-
-LIBRARY_ROOT = Path(__file__).resolve().parents[1]
-MODEL_CONFIG_ROOT = LIBRARY_ROOT / "configs" / "models"
-DATASET_CONFIG_ROOT = LIBRARY_ROOT / "configs" / "datasets"
 
 
 def load_yaml(path: str | Path) -> DictConfig:
@@ -138,7 +135,7 @@ def _resolve_user_path(cfg_path: str | Path) -> Path:
     path = Path(cfg_path)
     if path.is_file() or path.is_absolute():
         return path
-    in_repo = LIBRARY_ROOT.parent / path
+    in_repo = REPO_ROOT / path
     return in_repo if in_repo.is_file() else path
 
 

@@ -81,7 +81,15 @@ class Registry:
         self.load_builtins(kind)
         table = self.mapping[kind]
         if name not in table:
-            raise RegistryError(unknown_name_message(kind.replace("_", " "), name, list(table)))
+            message = unknown_name_message(kind.replace("_", " "), name, list(table))
+            if (
+                kind in BUILTIN_MODULES
+            ):  # a new built-in class registers itself only once its module is listed
+                message += (
+                    f"; a new built-in {kind.replace('_', ' ')} is registered by its decorator once its module "
+                    f'is listed under "{kind}" in minigpt4/common/catalog.py'
+                )
+            raise RegistryError(message)
         return table[name]
 
     def _list(self, kind: str) -> list[str]:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from minigpt4.common.errors import ConfigError
+from minigpt4.common.paths import MODEL_CONFIG_ROOT
 from minigpt4.common.registry import closest_name
 
 NUMBER = (int, float)
@@ -162,7 +163,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 def _extra_model_keys() -> set[str]:
     """Keys that any shipped model default YAML declares (tiny configs add sizes, for example)."""
-    from minigpt4.common.config import MODEL_CONFIG_ROOT
 
     keys: set[str] = set()
     for path in Path(MODEL_CONFIG_ROOT).glob("*/*.yaml"):

@@ -8,24 +8,26 @@ Differences, each on purpose:
 * the template's `stop_strings` (e.g. "###" for Vicuna v0) stop generation as well as EOS, for any tokenizer
   (the official demo hard-codes the LLaMA ids of "###");
 * `stream_answer_text` yields the cleaned answer as it grows and re-raises a generation error instead of
-  leaving the consumer waiting forever.
+  leaving the consumer waiting forever;
+* generation itself is the model's (`generate_from_context` / `stream_from_context`, the path every caller
+  uses); `stream_answer` returns an iterator of text pieces rather than the transformers streamer object.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from minigpt4.common.errors import DataError
 from minigpt4.conversation.templates import IMAGE_MESSAGE, Conversation
+from minigpt4.models.generation import CHAT_DECODING
 
 logger = logging.getLogger(__name__)
 
@@ -137,99 +139,59 @@ class Chat:
 
     # --- generation -------------------------------------------------------------------------------------------
     def answer_prepare(
-        self,
-        conv: Conversation,
-        img_list: list,
-        max_new_tokens: int = 300,
-        num_beams: int = 1,
-        min_length: int = 1,
-        top_p: float = 0.9,
-        repetition_penalty: float = 1.05,
-        length_penalty: float = 1,
-        temperature: float = 1.0,
-        max_length: int = 2000,
+        self, conv: Conversation, img_list: list, max_length: int = 2000, **options: Any
     ) -> dict[str, Any]:
-        """Open the assistant slot, embed the prompt and return the `generate` kwargs (official values)."""
+        """Open the assistant slot, embed the prompt and return the `generate` kwargs (official values).
+        options: `DecodingOptions` fields over the official Chat defaults `CHAT_DECODING` (max_new_tokens 300,
+        sampling, top_p 0.9, repetition_penalty 1.05, ...)."""
+        decoding = CHAT_DECODING.with_overrides(**options)
         conv.append_message(conv.roles[1], None)
         prompt = conv.get_prompt()
         with torch.inference_mode():
             embeds = self.model.get_context_emb(prompt, img_list)  # (1, L, D)
-        current_max_len = embeds.shape[1] + max_new_tokens
+        current_max_len = embeds.shape[1] + decoding.max_new_tokens
         if current_max_len > max_length:
             logger.warning(
                 "the conversation (%d tokens + %d new) exceeds max_length %d: the model will not see the "
                 "oldest context",
                 embeds.shape[1],
-                max_new_tokens,
+                decoding.max_new_tokens,
                 max_length,
             )
         begin = max(0, current_max_len - max_length)
-        generation_kwargs: dict[str, Any] = dict(
-            inputs_embeds=embeds[:, begin:],
-            max_new_tokens=max_new_tokens,
-            stopping_criteria=self.stopping_criteria,
-            num_beams=num_beams,
-            do_sample=True,
-            min_length=min_length,
-            top_p=top_p,
-            repetition_penalty=repetition_penalty,
-            length_penalty=length_penalty,
-            temperature=float(temperature),
-        )
+        # official Chat: these go to the LLM's generate as they are (min_length included)
+        generation_kwargs: dict[str, Any] = {
+            "inputs_embeds": embeds[:, begin:],
+            "stopping_criteria": self.stopping_criteria,
+            **asdict(decoding),
+            "temperature": float(decoding.temperature),
+        }
         if conv.stop_strings:
             generation_kwargs["stop_strings"] = list(conv.stop_strings)
             generation_kwargs["tokenizer"] = self.model.llama_tokenizer
         return generation_kwargs
 
-    def model_generate(self, *args, **kwargs) -> torch.Tensor:
-        """`llama_model.generate` under the model's autocast (8-bit / 16-bit). Returns only new ids (B, N)."""
-        autocast = getattr(self.model, "maybe_autocast", None)
-        context = autocast() if callable(autocast) else contextlib.nullcontext()
-        with context, torch.inference_mode():
-            return self.model.llama_model.generate(*args, **kwargs)
-
     def answer(self, conv: Conversation, img_list: list, **kwargs) -> tuple[str, Any]:
-        """Generate, clean and store the answer. Returns (text, new token ids as a numpy array)."""
+        """Generate (through the model's `generate_from_context`), clean and store the answer.
+        Returns (text, new token ids as a numpy array)."""
         generation_kwargs = self.answer_prepare(conv, img_list, **kwargs)
-        output_ids = self.model_generate(**generation_kwargs)[0]
-        decoded = self.model.llama_tokenizer.decode(output_ids, skip_special_tokens=True)
-        text = clean_answer(decoded)
+        result = self.model.generate_from_context(**generation_kwargs)
+        text = clean_answer(result.texts[0])
         conv.messages[-1][1] = text
-        return text, output_ids.cpu().numpy()
+        return text, result.token_ids[0].cpu().numpy()
 
-    def stream_answer(self, conv: Conversation, img_list: list, **kwargs) -> TextIteratorStreamer:
-        """Official streaming: generation runs in a thread; iterate the returned streamer for text pieces."""
-        streamer, _ = self._start_stream(conv, img_list, **kwargs)
-        return streamer
+    def stream_answer(self, conv: Conversation, img_list: list, **kwargs) -> Iterator[str]:
+        """Official streaming: the raw text pieces as the model generates them (`model.stream_from_context`)."""
+        generation_kwargs = self.answer_prepare(conv, img_list, **kwargs)
+        return self.model.stream_from_context(**generation_kwargs)
 
     def stream_answer_text(self, conv: Conversation, img_list: list, **kwargs) -> Iterator[str]:
         """Yield the cleaned answer so far after each piece; store the final answer in `conv` at the end.
 
         The last value equals what `answer` returns for the same random state.
         """
-        streamer, errors = self._start_stream(conv, img_list, **kwargs)
         decoded = ""
-        for piece in streamer:
+        for piece in self.stream_answer(conv, img_list, **kwargs):
             decoded += piece
             yield clean_answer(decoded)
-        if errors:
-            raise errors[0]
         conv.messages[-1][1] = clean_answer(decoded)
-
-    def _start_stream(
-        self, conv: Conversation, img_list: list, **kwargs
-    ) -> tuple[TextIteratorStreamer, list[BaseException]]:
-        generation_kwargs = self.answer_prepare(conv, img_list, **kwargs)
-        streamer = TextIteratorStreamer(self.model.llama_tokenizer, skip_special_tokens=True)
-        generation_kwargs["streamer"] = streamer
-        errors: list[BaseException] = []
-
-        def generate() -> None:
-            try:
-                self.model_generate(**generation_kwargs)
-            except BaseException as exc:  # surfaced to the consumer, which would otherwise wait forever
-                errors.append(exc)
-                streamer.end()
-
-        threading.Thread(target=generate, daemon=True).start()
-        return streamer, errors

@@ -127,30 +127,16 @@ TEMPLATES: dict[str, Conversation] = {
     "CONV_VISION_minigptv2": CONV_VISION_minigptv2,
 }
 
-# official demo.py: conv_dict[model_type]; ours also maps the tiny model types and MiniGPT-v2
-TEMPLATE_BY_MODEL_TYPE: dict[str, Conversation] = {
-    "pretrain_vicuna0": CONV_VISION_Vicuna0,
-    "pretrain_vicuna1": CONV_VISION_Vicuna0,
-    "tiny_vicuna0": CONV_VISION_Vicuna0,
-    "pretrain_llama2": CONV_VISION_LLama2,
-    "tiny_llama2": CONV_VISION_LLama2,
-}
-
 
 def template_for(arch: str, model_type: str) -> Conversation:
-    """The chat template of a model (a fresh copy). MiniGPT-v2 always uses `CONV_VISION_minigptv2`."""
-    if arch == "minigpt_v2":
-        return CONV_VISION_minigptv2.copy()
-    if model_type in TEMPLATE_BY_MODEL_TYPE:
-        return TEMPLATE_BY_MODEL_TYPE[model_type].copy()
-    if "llama2" in model_type:
-        return CONV_VISION_LLama2.copy()
-    if "vicuna" in model_type:
-        return CONV_VISION_Vicuna0.copy()
-    raise ConfigError(
-        f"no chat template for model arch={arch!r} model_type={model_type!r}; "
-        f"known model types: {sorted(TEMPLATE_BY_MODEL_TYPE)} (or any name containing 'llama2'/'vicuna')"
-    )
+    """The chat template of a model (a fresh copy). Which one is a fact of the model class
+    (`conversation_template_name`, e.g. MiniGPT-v2 always uses `CONV_VISION_minigptv2`)."""
+    from minigpt4.common.registry import registry  # the model class: imported on first lookup
+
+    name = registry.get_model_class(arch).conversation_template_name(model_type)
+    if name not in TEMPLATES:
+        raise ConfigError(f"model arch={arch!r} names the chat template {name!r}; known: {sorted(TEMPLATES)}")
+    return TEMPLATES[name].copy()
 
 
 def prepare_texts(texts: list[str], conv_template: Conversation) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from omegaconf import DictConfig, OmegaConf
 
 from minigpt4.common.errors import ConfigError, DataError
+from minigpt4.common.paths import DATASET_CONFIG_ROOT
 from minigpt4.common.registry import registry
 from minigpt4.datasets.files import require_dir, require_file
 from minigpt4.datasets.formats import (
@@ -39,7 +40,6 @@ from minigpt4.processors.image import Minigpt5InputImageProcessor, Minigpt5Outpu
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs" / "datasets"
 PLACEHOLDER_PREFIX = "/path/to/"
 SPLITS = ("train", "val", "test")
 
@@ -66,7 +66,7 @@ class BaseDatasetBuilder:
 
     @classmethod
     def default_config_path(cls, type: str = "default") -> Path:
-        return CONFIG_ROOT / cls.DATASET_CONFIG_DICT[type]
+        return DATASET_CONFIG_ROOT / cls.DATASET_CONFIG_DICT[type]
 
     @classmethod
     def load_default_config(cls, type: str = "default") -> DictConfig:

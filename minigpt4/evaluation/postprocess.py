@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-VQA_PROMPT = "[vqa] Based on the image, respond to this question with a short answer: {}"
-VIZWIZ_PROMPT = (
-    "[vqa] The question is '{}' Based on the image, answer the question with a single word or phrase. "
-    "and reply 'unanswerable' when the provided information is insufficient"
+# the prompts and answer texts are shared with the training builders, so they live on the data side
+from minigpt4.datasets.benchmark_prompts import (  # noqa: F401 (re-exported: the evaluation's names)
+    CAPTION_PROMPT,
+    HM_PROMPT,
+    ICONVQA_TEMPLATE,
+    VIZWIZ_PROMPT,
+    VQA_PROMPT,
+    VSR_PROMPT,
+    vizwiz_answer_texts,
 )
-VSR_PROMPT = "[vqa] Based on the image, is this statement true or false? {}"
-HM_PROMPT = "This is an image writting '{}'. Is this image hateful? Answer yes or no. Answer:"
-CAPTION_PROMPT = "[caption] Briefly describe this image."
-# IconVQA builds its prompt by hand instead of through the conversation template (official).
-ICONVQA_TEMPLATE = "<s>[INST] <Img><ImageHere></Img> {} [/INST]"
+
 ICONVQA_PAD_CHOICE = "none"
 VIZWIZ_GENERATE_KWARGS = {"repetition_penalty": 1.0}
 
@@ -42,11 +43,6 @@ def okvqa_saved_answer(raw: str) -> str:
 
 
 # --- VizWiz --------------------------------------------------------------------------------------------------------
-
-
-def vizwiz_answer_texts(answers: Sequence[dict | str]) -> list[str]:
-    """The annotator answers' texts ({answer: ...} records or plain strings)."""
-    return [item["answer"] if isinstance(item, dict) else item for item in answers]
 
 
 def vizwiz_gt_answers(answers: Sequence[dict | str]) -> list[str]:

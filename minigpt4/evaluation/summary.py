@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from minigpt4.evaluation.benchmarks.base import ScoreResult
+from minigpt4.evaluation.benchmarks.benchmark import ScoreResult
 
 # MiniGPT-v2 paper (7B): after stage 2 / the chat model after stage 3.
 PAPER_NUMBERS: dict[str, tuple[float, float]] = {

@@ -1,5 +1,14 @@
-"""Batched generation and candidate ranking shared by MiniGPT-4 and MiniGPT-v2 (official `MiniGPTBase.generate` /
-`multi_select`).
+"""The one generation path every caller uses (evaluation, Python API, quickstart, `Chat`), and candidate ranking
+(official `MiniGPTBase.generate` / `multi_select`, and the generate call of the official `Chat`).
+
+Callers ask the model, never `model.llama_model.generate` themselves:
+* `generate_answers(images, texts, **options) -> GenerationResult`: a batch of prompts with `<ImageHere>`,
+  official batched defaults (greedy, official answer post-processing); `generate` is its official list-of-str form;
+* `generate_from_context(inputs_embeds, **generate_kwargs) -> GenerationResult` and its streaming variant
+  `stream_from_context(...) -> Iterator[str]`: a ready chat context, with the generate arguments the official
+  `Chat` passes (sampling, its stopping criteria); texts are decoded, the caller's template cleans them.
+All three reach the LLM through `run_llm_generate`. A model that also answers with images (MiniGPT-5) fills
+`GenerationResult.images` / `voken_states` in its own `generate_answers` / `generate_from_context`.
 
 transformers 4.30 (the official runtime) started `generate(inputs_embeds=...)` from a BOS placeholder id that
 transformers 5 does not have. We restore its visible effects: the returned ids carry the placeholder column,
@@ -10,14 +19,21 @@ beam cut at max_new_tokens (and its early-stopping estimate) by a length one tok
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
 
 from minigpt4.models import prompting
 
@@ -74,6 +90,51 @@ class PlaceholderBosPenalty(LogitsProcessor):
         return scores
 
 
+def repetition_penalty_processors(
+    penalty: float, bos_token_id: int, attention_mask: Tensor | None = None
+) -> LogitsProcessorList:
+    """The repetition penalty of a `generate(inputs_embeds=...)` call, as logits processors: transformers' own
+    processor, built with the arguments `generate(repetition_penalty=...)` gives it (so the ids are the same), then
+    `PlaceholderBosPenalty`. Passed this way, generate does not warn that the prompt goes unpenalised: with
+    inputs_embeds the prompt has no ids, as in 4.30, whose input_ids held only the BOS placeholder.
+    attention_mask: (B, L) of the inputs_embeds, or None."""
+    if penalty == 1:
+        return LogitsProcessorList()
+    left_padding = (attention_mask != 0).int().argmax(dim=1) if attention_mask is not None else None
+    return LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(float(penalty), prompt_ignore_length=left_padding),
+            PlaceholderBosPenalty(penalty, bos_token_id),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How answers are decoded. Each caller starts from its official defaults: `BATCH_DECODING` (the official
+    batched `generate`: greedy) or `CHAT_DECODING` (the official `Chat`: sampling, top-p 0.9, penalty 1.05)."""
+
+    max_new_tokens: int = 20
+    num_beams: int = 1
+    min_length: int = 1
+    top_p: float = 0.9
+    repetition_penalty: float = 1
+    length_penalty: float = 1
+    temperature: float = 1
+    do_sample: bool = False
+
+    def with_overrides(self, **options: Any) -> DecodingOptions:
+        """A copy with `options` set; an unknown name raises TypeError listing the known ones."""
+        unknown = sorted(set(options) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"unknown decoding options {unknown}; known: {[f.name for f in fields(self)]}")
+        return replace(self, **options)
+
+
+BATCH_DECODING = DecodingOptions()
+CHAT_DECODING = DecodingOptions(max_new_tokens=300, repetition_penalty=1.05, temperature=1.0, do_sample=True)
+
+
 def stop_kwargs(stop_words_ids: Sequence[int | Sequence[int]] | None, eos_token_id: int) -> dict[str, Any]:
     """generate() kwargs for extra stops: single ids join eos_token_id, longer sequences a stopping criterion."""
     if not stop_words_ids:
@@ -111,56 +172,97 @@ class GenerationMixin:
         return embeds * atts[..., None].to(embeds.dtype), atts
 
     @torch.no_grad()
+    def generate_answers(self, images: Tensor, texts: Sequence[str], **options: Any) -> GenerationResult:
+        """Batched answers with the official post-processing. images: (B, 3, H, W); texts: B prompts with
+        `<ImageHere>`; `options` are those of `generate_ids` (num_beams, max_new_tokens, min_length, top_p,
+        repetition_penalty, length_penalty, temperature, do_sample, stop_words_ids).
+        token_ids: each row's new ids (the 4.30 BOS placeholder column dropped), EOS and padding included."""
+        output_ids = self.generate_ids(images, texts, **options)  # (B, 1 + N)
+        return GenerationResult(texts=self.decode_answers(output_ids), token_ids=list(output_ids[:, 1:]))
+
     def generate(self, images: Tensor, texts: Sequence[str], **options: Any) -> list[str]:
-        """Batched answers with the official post-processing; `options` are those of `generate_ids`
-        (num_beams, max_new_tokens, min_length, top_p, repetition_penalty, length_penalty, temperature,
-        do_sample, stop_words_ids)."""
-        return self.decode_answers(self.generate_ids(images, texts, **options))
+        """Official name and return type: the texts of `generate_answers`."""
+        return self.generate_answers(images, texts, **options).texts
+
+    def run_llm_generate(self, **generate_kwargs: Any) -> Tensor:
+        """The one call of `llama_model.generate`, under the model's autocast (8-bit / 16-bit on GPU).
+        With `inputs_embeds` (B, L, D) it returns only the new ids (B, N). A `repetition_penalty` is applied as
+        logits processors (`repetition_penalty_processors`): the 4.30 behaviour, without a warning per call."""
+        penalty = generate_kwargs.pop("repetition_penalty", None)
+        if penalty is not None and penalty != 1:
+            processors = LogitsProcessorList(generate_kwargs.pop("logits_processor", None) or [])
+            processors.extend(
+                repetition_penalty_processors(
+                    penalty, self.llama_tokenizer.bos_token_id, generate_kwargs.get("attention_mask")
+                )
+            )
+            generate_kwargs["logits_processor"] = processors
+        with self.maybe_autocast():
+            return self.llama_model.generate(**generate_kwargs)
+
+    def generate_from_context(self, inputs_embeds: Tensor, **generate_kwargs: Any) -> GenerationResult:
+        """Answer a ready context (the official `Chat` path). inputs_embeds: (B, L, D) from `get_context_emb`;
+        generate_kwargs go to the LLM's `generate` as given (sampling, stopping criteria, stop strings).
+        texts: each row decoded with `skip_special_tokens`, not post-processed (the chat template decides)."""
+        with torch.inference_mode():
+            new_ids = self.run_llm_generate(inputs_embeds=inputs_embeds, **generate_kwargs)  # (B, N)
+        texts = [self.llama_tokenizer.decode(row, skip_special_tokens=True) for row in new_ids]
+        return GenerationResult(texts=texts, token_ids=list(new_ids))
+
+    def stream_from_context(self, inputs_embeds: Tensor, **generate_kwargs: Any) -> Iterator[str]:
+        """`generate_from_context` for one row, yielding decoded text pieces as they come. Generation runs in a
+        thread (official streaming); an error there is re-raised here instead of leaving the consumer waiting."""
+        streamer = TextIteratorStreamer(self.llama_tokenizer, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    self.run_llm_generate(inputs_embeds=inputs_embeds, streamer=streamer, **generate_kwargs)
+            except BaseException as exc:  # surfaced to the consumer, which would otherwise wait forever
+                errors.append(exc)
+                streamer.end()
+
+        threading.Thread(target=generate, daemon=True).start()
+        yield from streamer
+        if errors:
+            raise errors[0]
 
     @torch.no_grad()
     def generate_ids(
         self,
         images: Tensor,
         texts: Sequence[str],
-        num_beams: int = 1,
-        max_new_tokens: int = 20,
-        min_length: int = 1,
-        top_p: float = 0.9,
-        repetition_penalty: float = 1,
-        length_penalty: float = 1,
-        temperature: float = 1,
-        do_sample: bool = False,
         stop_words_ids: Sequence[int | Sequence[int]] | None = None,
+        **options: Any,
     ) -> Tensor:
         """(B, 1 + new tokens) in the transformers-4.30 layout: a BOS placeholder column, then the new tokens.
 
-        `stop_words_ids` is None by default because the official call leaves its stopping criteria commented out;
-        given stops (token ids, or id sequences such as [[835], [2277, 29937]]) end a row when generated, besides
-        EOS."""
+        options: fields of `DecodingOptions` over the official batched defaults `BATCH_DECODING` (greedy,
+        max_new_tokens 20). `stop_words_ids` is None by default because the official call leaves its stopping
+        criteria commented out; given stops (token ids, or id sequences such as [[835], [2277, 29937]]) end a
+        row when generated, besides EOS."""
+        decoding = BATCH_DECODING.with_overrides(**options)
         embeds, atts = self.generation_inputs(images, texts)
         kwargs: dict[str, Any] = {}
-        if do_sample:  # top_p matters only when sampling; transformers warns if greedy search gets it
-            kwargs["top_p"] = top_p
+        if (
+            decoding.do_sample
+        ):  # top_p matters only when sampling; transformers warns if greedy search gets it
+            kwargs["top_p"] = decoding.top_p
         kwargs.update(stop_kwargs(stop_words_ids, int(self.llama_tokenizer.eos_token_id)))
-        if repetition_penalty != 1:
-            bos_penalty = PlaceholderBosPenalty(repetition_penalty, self.llama_tokenizer.bos_token_id)
-            kwargs["logits_processor"] = LogitsProcessorList([bos_penalty])
-        with self.maybe_autocast(), warnings.catch_warnings():
-            # 4.30 did not penalise the prompt either (its input_ids held only the placeholder): expected here
-            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
-            new_tokens = self.llama_model.generate(
-                inputs_embeds=embeds,
-                attention_mask=atts,
-                max_new_tokens=max_new_tokens,
-                num_beams=num_beams,
-                length_penalty=length_penalty,
-                temperature=temperature,
-                do_sample=do_sample,
-                # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
-                min_new_tokens=max(int(min_length) - 1, 0),
-                repetition_penalty=repetition_penalty,
-                **kwargs,
-            )
+        new_tokens = self.run_llm_generate(
+            inputs_embeds=embeds,
+            attention_mask=atts,
+            max_new_tokens=decoding.max_new_tokens,
+            num_beams=decoding.num_beams,
+            length_penalty=decoding.length_penalty,
+            temperature=decoding.temperature,
+            do_sample=decoding.do_sample,
+            # 4.30 counted its BOS placeholder in min_length: min_length=m means m-1 new tokens
+            min_new_tokens=max(int(decoding.min_length) - 1, 0),
+            repetition_penalty=decoding.repetition_penalty,
+            **kwargs,
+        )
         bos = torch.full_like(new_tokens[:, :1], self.llama_tokenizer.bos_token_id)
         return torch.cat([bos, new_tokens], dim=1)
 

@@ -132,9 +132,11 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
             raise ConfigError(
                 f"low_resource (8/4-bit) needs LLM weights, but {path} holds none of {', '.join(WEIGHT_FILES)}"
             )
-        if load_weights:
-            logger.warning(
-                "%s holds no LLM weights: building the LLM from config.json with RANDOM weights", path
+        if (
+            load_weights
+        ):  # whether that matters (model.ckpt may hold the whole LLM): load_pretrained_parts says
+            logger.info(
+                "%s holds no LLM weights: building the LLM from config.json with random weights", path
             )
         config = llm_config(path, dict(settings.config_overrides))
         model = LlamaForCausalLM._from_config(config, dtype=dtype, attn_implementation="sdpa")
@@ -143,8 +145,18 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
     else:
         model.requires_grad_(False)
     if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     return model
+
+
+def enable_activation_checkpointing(model: LlamaForCausalLM) -> None:
+    """Non-reentrant checkpointing of every decoder layer. transformers 5.2x renamed `gradient_checkpointing_enable`
+    (now a FutureWarning) to `activation_checkpointing_enable`; the old name only where the new one is missing."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _quantization_config(kind: str):
@@ -176,7 +188,7 @@ def prepare_for_lora(model: LlamaForCausalLM) -> LlamaForCausalLM:
             param.data = param.data.float()
     if in_8bit:
         model.enable_input_require_grads()
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     if not isinstance(model.lm_head, CastOutputToFloat):
         model.lm_head = CastOutputToFloat(model.lm_head)
     return model

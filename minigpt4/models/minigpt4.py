@@ -6,19 +6,19 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from minigpt4.common.errors import CheckpointError
+from minigpt4.common.paths import LIBRARY_ROOT, MODEL_CONFIG_ROOT
 from minigpt4.common.registry import registry
 from minigpt4.models import prompting
-from minigpt4.models.base import MiniGPTBase
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, load_into, read_state_dict
-from minigpt4.models.options import PACKAGE_DIR, cfg_get, resolve_path
-from minigpt4.models.projection import concat_neighbours
+from minigpt4.models.minigpt_base import MiniGPTBase
+from minigpt4.models.options import cfg_get, resolve_path
 from minigpt4.models.qformer import QFormer, QFormerConfig
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,25 @@ logger = logging.getLogger(__name__)
 
 def model_type_table(arch: str) -> dict[str, str]:
     """{model_type: default YAML path relative to the package}, from configs/models/<arch>/*.yaml."""
-    folder = PACKAGE_DIR / "configs" / "models" / arch
-    return {p.stem: str(p.relative_to(PACKAGE_DIR)) for p in sorted(folder.glob("*.yaml"))}
+    folder = MODEL_CONFIG_ROOT / arch
+    return {p.stem: str(p.relative_to(LIBRARY_ROOT)) for p in sorted(folder.glob("*.yaml"))}
 
 
 @registry.register_model("minigpt4")
 class MiniGPT4(MiniGPTBase):
     PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt4")
+    # official demo.py `conv_dict[model_type]`, plus our tiny model types; other names by their LLM family
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE: ClassVar[dict[str, str]] = {
+        "pretrain_vicuna0": "CONV_VISION_Vicuna0",
+        "pretrain_vicuna1": "CONV_VISION_Vicuna0",
+        "tiny_vicuna0": "CONV_VISION_Vicuna0",
+        "pretrain_llama2": "CONV_VISION_LLama2",
+        "tiny_llama2": "CONV_VISION_LLama2",
+    }
+    CONVERSATION_TEMPLATE_BY_NAME_PART: ClassVar[dict[str, str]] = {
+        "llama2": "CONV_VISION_LLama2",
+        "vicuna": "CONV_VISION_Vicuna0",
+    }
 
     def __init__(
         self,
@@ -68,22 +80,15 @@ class MiniGPT4(MiniGPTBase):
             # the official code logs random.choice(prompt_list) here; that draw moves the RNG, so we make it too
             logger.info("Prompt Example \n%s", random.choice(self.prompt_list) if self.prompt_list else "")
 
-    def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """image: (B, 3, H, W) (or (B, k, 3, H, W), flattened) -> embeds (B, T, D_llm), atts (B, T) long."""
-        device = image.device
-        if image.ndim > 4:
-            image = image.reshape(-1, *image.shape[-3:])
-        with self.maybe_autocast():
-            image_embeds = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
-            if self.has_qformer:
-                image_atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
-                query_tokens = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
-                query_output = self.Qformer.bert(query_tokens, image_embeds, image_atts)  # (B, Q, H)
-                inputs_llama = self.llama_proj(query_output)
-            else:
-                inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
-            atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
-        return inputs_llama, atts_llama
+    def project_patches(self, patches: Tensor) -> Tensor:
+        """patches (B, 1+P, W) -> (B, T, D_llm): Q-Former queries (T = num_query_token), else the base class's
+        4-token concatenation (T = P/4)."""
+        if not self.has_qformer:
+            return super().project_patches(patches)
+        image_atts = torch.ones(patches.shape[:-1], dtype=torch.long, device=patches.device)
+        query_tokens = self.query_tokens.expand(patches.shape[0], -1, -1)
+        query_output = self.Qformer.bert(query_tokens, patches, image_atts)  # (B, Q, H)
+        return self.llama_proj(query_output)
 
     def load_blip2_qformer(self, path: str) -> None:
         """BLIP-2 checkpoint (`{"model": ...}`): Q-Former, query_tokens and ln_vision; the rest is reported unused."""
@@ -98,10 +103,6 @@ class MiniGPT4(MiniGPTBase):
             k for k in self.state_dict() if k.startswith(BLIP2_PREFIXES) and not k.endswith("position_ids")
         ]
         load_into(self, wanted, f"BLIP-2 Q-Former {path}", required=required, ignorable=BLIP2_UNUSED)
-
-    @classmethod
-    def default_config_path(cls, model_type: str) -> Path:
-        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT4:
@@ -132,12 +133,20 @@ class MiniGPT4(MiniGPTBase):
         return model
 
 
+def in_checkpoint(module: nn.Module, ckpt: str) -> bool:
+    """Whether `model.ckpt` gives `module` all its weights: a MiniGPT checkpoint holds every trainable tensor
+    (`load_checkpoint` refuses one without them), so a fully trainable module comes from it (the tiny runs)."""
+    return bool(ckpt) and all(p.requires_grad for p in module.parameters() if p.is_floating_point())
+
+
 def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
-    """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order."""
+    """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order.
+    A part with no pretrained file is reported as RANDOM unless the checkpoint holds it."""
+    ckpt = str(cfg_get(cfg, "ckpt", "") or "")
     vit_ckpt = cfg_get(cfg, "vit_ckpt", "")
     if vit_ckpt:
         model.load_vit_weights(str(vit_ckpt))
-    else:
+    elif not in_checkpoint(model.visual_encoder, ckpt):
         logger.warning("model.vit_ckpt is not set: the EVA ViT keeps its RANDOM initialisation")
     if getattr(model, "has_qformer", False):
         q_former = str(cfg_get(cfg, "q_former_model", ""))
@@ -148,8 +157,10 @@ def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
             )
         if q_former:
             model.load_blip2_qformer(q_former)
-        else:
+        elif not in_checkpoint(model.Qformer, ckpt):
             logger.warning("model.q_former_model is not set: the Q-Former keeps its RANDOM initialisation")
-    ckpt = cfg_get(cfg, "ckpt", "")
+    llm_folder = getattr(model, "llm_folder_without_weights", "")
+    if llm_folder and not in_checkpoint(model.llama_model, ckpt):
+        logger.warning("%s holds no LLM weights: the LLM keeps its RANDOM initialisation", llm_folder)
     if ckpt:
         model.load_checkpoint(str(ckpt), allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))

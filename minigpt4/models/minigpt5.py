@@ -26,7 +26,6 @@ from torch import Tensor, nn
 from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.common.registry import registry
 from minigpt4.models import vokens
-from minigpt4.models.base import causal_lm_loss
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.checkpoint import (
     LoadReport,
@@ -39,7 +38,8 @@ from minigpt4.models.generation import GenerationResult
 from minigpt4.models.image_decoder import ImageDecoder, StableDiffusionDecoder
 from minigpt4.models.llm import LoraSettings, parse_dtype
 from minigpt4.models.minigpt4 import MiniGPT4, load_pretrained_parts, model_type_table
-from minigpt4.models.options import PACKAGE_DIR, as_str_tuple, cfg_get, resolve_path
+from minigpt4.models.minigpt_base import causal_lm_loss
+from minigpt4.models.options import as_str_tuple, cfg_get, resolve_path
 from minigpt4.models.output_mapper import OutputMapper, OutputMapperConfig
 from minigpt4.models.qformer import QFormerConfig
 
@@ -682,10 +682,6 @@ class MiniGPT5(MiniGPT4):
         return lightning_key(key)
 
     # -- config --------------------------------------------------------------------------
-
-    @classmethod
-    def default_config_path(cls, model_type: str) -> Path:
-        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT5:

@@ -4,18 +4,15 @@ llama_proj -> Llama-2-chat with LoRA (peft) on q_proj/v_proj."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from minigpt4.common.registry import registry
-from minigpt4.models.base import MiniGPTBase
 from minigpt4.models.builder_args import base_kwargs
 from minigpt4.models.minigpt4 import load_pretrained_parts, model_type_table
-from minigpt4.models.options import PACKAGE_DIR, cfg_get
-from minigpt4.models.projection import concat_neighbours
+from minigpt4.models.minigpt_base import MiniGPTBase
+from minigpt4.models.options import cfg_get
 
 logger = logging.getLogger(__name__)
 
@@ -23,27 +20,14 @@ logger = logging.getLogger(__name__)
 @registry.register_model("minigpt_v2")
 class MiniGPTv2(MiniGPTBase):
     PRETRAINED_MODEL_CONFIG_DICT = model_type_table("minigpt_v2")
+    CONVERSATION_TEMPLATE = "CONV_VISION_minigptv2"  # every model type (official demo_v2 and eval)
+    ANSWERS_WITH_BOXES = True  # `{<x1><y1><x2><y2>}` grounding answers
 
     def __init__(self, *, chat_template: bool = False, **base: Any) -> None:
         super().__init__(**base)
         self.tokens_per_image = self.visual_encoder.cfg.num_patches // 4
         self.llama_proj = nn.Linear(self.visual_encoder.cfg.width * 4, self.llama_model.config.hidden_size)
         self.chat_template = chat_template
-
-    def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """image: (B, 3, H, W) -> embeds (B, P/4, D_llm), atts (B, P/4) long."""
-        device = image.device
-        if image.ndim > 4:
-            image = image.reshape(-1, *image.shape[-3:])
-        with self.maybe_autocast():
-            image_embeds = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
-            inputs_llama = self.llama_proj(concat_neighbours(image_embeds[:, 1:, :]))  # (B, P/4, D)
-            atts_llama = torch.ones(inputs_llama.shape[:-1], dtype=torch.long, device=device)
-        return inputs_llama, atts_llama
-
-    @classmethod
-    def default_config_path(cls, model_type: str) -> Path:
-        return PACKAGE_DIR / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPTv2:

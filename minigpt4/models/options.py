@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import ConfigError
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+from minigpt4.common.paths import LIBRARY_ROOT
 
 
 def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
@@ -42,7 +41,7 @@ def resolve_path(value: str | Path | None) -> Path | None:
     path = Path(str(value)).expanduser()
     if path.is_absolute():
         return path
-    in_package = PACKAGE_DIR / path
+    in_package = LIBRARY_ROOT / path
     if in_package.exists():
         return in_package
     return path.resolve()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigpt4.processors.base import BaseProcessor
+from minigpt4.processors.base_processor import BaseProcessor
 
 
 def build_processor(cfg: Any) -> BaseProcessor:
     """A processor from a `{name: ..., ...}` node; None gives the identity processor (as the official builder)."""
     from minigpt4.common.registry import registry
-    from minigpt4.processors.base import config_node
+    from minigpt4.processors.base_processor import config_node
 
     if cfg is None:
         return BaseProcessor()

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from minigpt4.common.registry import registry
-from minigpt4.processors.base import BaseProcessor, config_node
+from minigpt4.processors.base_processor import BaseProcessor, config_node
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

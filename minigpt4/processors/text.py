@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from minigpt4.common.registry import registry
-from minigpt4.processors.base import BaseProcessor, config_node
+from minigpt4.processors.base_processor import BaseProcessor, config_node
 
 _PUNCTUATION = re.compile(r"[.!\"()*#:;~]")
 _WHITESPACE_RUN = re.compile(r"\s{2,}")

@@ -1,1 +1,2 @@
-"""The README's main job: `make quickstart` (python -m minigpt4.quickstart)."""
+"""`python -m minigpt4.quickstart` (what `make quickstart` runs): the command name only; the steps are in
+`minigpt4/cli/quickstart.py`."""

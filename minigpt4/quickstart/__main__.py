@@ -1,5 +1,5 @@
 import sys
 
-from minigpt4.quickstart.pipeline import main
+from minigpt4.cli.quickstart import main
 
 sys.exit(main())

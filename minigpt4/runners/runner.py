@@ -164,7 +164,8 @@ class RunnerBase:
 
     # -- training --------------------------------------------------------------------
 
-    def _compute_loss(self, samples: dict[str, Any]) -> torch.Tensor:
+    def compute_loss(self, samples: dict[str, Any]) -> torch.Tensor:
+        """The task's training loss of one batch under the run's autocast (what each step backpropagates)."""
         with autocast(self.amp_dtype, self.device.type):
             return self.task.train_step(self.model, samples)
 
@@ -182,7 +183,7 @@ class RunnerBase:
                 iters_per_epoch=self.iters_per_epoch,
                 max_steps=self.max_steps,
                 next_batch=lambda: next(self.loader),
-                compute_loss=self._compute_loss,
+                compute_loss=self.compute_loss,
                 scheduler=self.scheduler,
                 stepper=self.stepper,
                 device=self.device,

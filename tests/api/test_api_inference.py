@@ -55,17 +55,17 @@ def test_batch_answers_equal_single_answers(v2_weights, image_file):
 def test_batch_is_one_generate_call_on_the_device(v2_weights, image_file):
     inferencer = get_inferencer("test-tiny-v2", v2_weights)
     calls = []
-    original = inferencer.model.generate
+    original = inferencer.model.generate_answers
 
     def counting(images, texts, **kwargs):
         calls.append((tuple(images.shape), images.device, len(texts)))
         return original(images, texts, **kwargs)
 
-    inferencer.model.generate = counting
+    inferencer.model.generate_answers = counting
     try:
         inferencer([image_file] * 5, None, batch_size=4, **GENERATION)
     finally:
-        del inferencer.model.generate
+        del inferencer.model.generate_answers
     assert [c[0] for c in calls] == [(4, 3, 56, 56), (1, 3, 56, 56)]
     assert all(c[1] == inferencer.device for c in calls)
 

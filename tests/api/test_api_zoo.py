@@ -25,7 +25,7 @@ def test_list_models_has_official_and_shapes_names():
 
 
 def test_every_shapes_name_is_one_the_quickstart_publishes():
-    from minigpt4.quickstart.pipeline import ZOO_NAMES
+    from minigpt4.cli.quickstart import ZOO_NAMES
 
     assert set(list_models("shapes")) == set(ZOO_NAMES.values())
 

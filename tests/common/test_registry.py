@@ -46,6 +46,15 @@ def test_unknown_name_lists_registered_and_suggests_closest():
     assert "blip_caption" in message and "blip2_image_train" in message
 
 
+def test_unknown_model_names_the_catalog_file():
+    from minigpt4.common.registry import registry
+
+    with pytest.raises(RegistryError) as err:
+        registry.get_model_class("minigpt5_not_yet")
+    message = str(err.value)
+    assert "minigpt4/common/catalog.py" in message and "minigpt_v2" in message
+
+
 def test_paths_and_state():
     reg = Registry()
     reg.register_path("output_dir", "/tmp/x")

@@ -7,10 +7,10 @@ import functools
 import torch
 from omegaconf import OmegaConf
 
+from minigpt4.cli.demo_launch import ChatSession
 from minigpt4.common.config import model_default_path
 from minigpt4.common.registry import registry
 from minigpt4.conversation.chat import Chat
-from minigpt4.conversation.launch import ChatSession
 from minigpt4.conversation.templates import template_for
 
 TINY_TYPES = [("minigpt4", "tiny_vicuna0"), ("minigpt4", "tiny_llama2"), ("minigpt_v2", "tiny")]

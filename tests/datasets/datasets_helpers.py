@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.box_text import box_string
 from minigpt4.processors.image import CLIP_MEAN, CLIP_STD
 from minigpt4.processors.text import pre_caption
 

@@ -14,7 +14,7 @@ from datasets_helpers import vqa_answer
 from omegaconf import OmegaConf
 from PIL import Image
 
-from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.box_text import box_string
 from minigpt4.datasets.shapes import generate_world, load_truth
 from minigpt4.datasets.shapes.world import shapes_default_yamls
 

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from minigpt4.models.generation import GenerationResult
+
 COLORS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 220)}
 SIZE = 64
 COUNT = 6  # samples per benchmark split
@@ -165,7 +167,7 @@ class StubModel:
                (int(xs.max()) + 1) * 100 // width, (int(ys.max()) + 1) * 100 // height]  # fmt: skip
         return color, box
 
-    def generate(self, images: torch.Tensor, texts: list[str], **kwargs: Any) -> list[str]:
+    def generate_answers(self, images: torch.Tensor, texts: list[str], **kwargs: Any) -> GenerationResult:
         self._tick(len(texts))
         answers = []
         for image, text in zip(images, texts):
@@ -183,7 +185,7 @@ class StubModel:
             if color == self.unsure_of:
                 answer = "I cannot tell"
             answers.append(answer)
-        return answers
+        return GenerationResult(texts=answers, token_ids=[torch.zeros(0, dtype=torch.long) for _ in answers])
 
     def multi_select(self, images, texts, answers, num_cand=None) -> list[list[int]]:
         self._tick(len(texts))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from minigpt4.common.dist import destroy_distributed, init_distributed_mode, is_main_process
-from minigpt4.evaluation.runner import evaluate_jobs, prepare_jobs
+from minigpt4.evaluation.sharded_runs import evaluate_jobs, prepare_jobs
 from minigpt4.evaluation.summary import update_summary
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from tests.evaluation.eval_world import StubModel, eval_config

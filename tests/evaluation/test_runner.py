@@ -8,7 +8,7 @@ import os
 import pytest
 
 from minigpt4.common.errors import ConfigError, DataError
-from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
+from minigpt4.evaluation.sharded_runs import evaluate_jobs, model_source, prepare_jobs
 from minigpt4.evaluation.summary import update_summary
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from tests.evaluation.eval_world import StubModel, eval_config, write_eval_world

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from minigpt4.evaluation.metrics import binary_auroc
+from minigpt4.evaluation.caption_metrics import binary_auroc
 from minigpt4.evaluation.postprocess import (
     hm_prediction,
     iconvqa_candidates,

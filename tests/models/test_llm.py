@@ -27,11 +27,13 @@ def tiny_llm_dir(repo_root, tmp_path_factory):
 
 
 def test_directory_without_weights_builds_random_llm_and_says_so(repo_root, caplog):
-    with caplog.at_level(logging.WARNING, logger="minigpt4.models.llm"):
+    with caplog.at_level(logging.INFO, logger="minigpt4.models.llm"):
         model = load_llm(
             LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), dtype="bfloat16")
         )
-    assert "RANDOM weights" in caplog.text
+    assert (
+        "random weights" in caplog.text
+    )  # a warning only when model.ckpt does not hold the LLM (test_models)
     assert model.dtype == torch.bfloat16 and model.config._attn_implementation == "sdpa"
     assert not any(p.requires_grad for p in model.parameters())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minigpt4.tools.parity.cli import main
+from minigpt4.tools.parity.command import main
 
 FAMILIES = {"build", "checkpoint", "tokenization", "vision", "llm_inputs", "llm_outputs", "vokens", "mapper",
             "diffusion", "losses", "generation", "pipeline"}  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minigpt4.tools.parity.cli import main
+from minigpt4.tools.parity.command import main
 
 VARIANTS = ["minigpt4_vicuna0", "minigpt4_llama2", "minigpt_v2"]
 

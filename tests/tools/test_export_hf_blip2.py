@@ -20,10 +20,10 @@ from minigpt4.api.hub import from_pretrained
 from minigpt4.common.errors import CheckpointError
 from minigpt4.common.registry import registry
 from minigpt4.conversation.templates import CONV_VISION_Vicuna0
+from minigpt4.models.checkpoint_shards import TensorFile, WeightSource
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from minigpt4.tools.export import export_hf_blip2, import_hf_blip2
-from minigpt4.tools.export.cli import main
-from minigpt4.tools.weights.shards import TensorFile, WeightSource
+from minigpt4.tools.export.command import main
 
 QUESTION = "What is in this image?"
 MAX_NEW_TOKENS = 8

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-from minigpt4.tools.export.cli import build_from_config, main
+from minigpt4.tools.export.command import build_from_config, main
 from minigpt4.tools.export.hf_blip2 import manifest
 from minigpt4.tools.manifest import build_on_meta
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from minigpt4.tools.parity.cli import run_directory
+from minigpt4.tools.parity.command import run_directory
 
 
 def run_tool(directory):

@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from minigpt4.common.errors import CheckpointError
-from minigpt4.tools.weights.cli import main
+from minigpt4.tools.weights.command import main
 from minigpt4.tools.weights.convert import CONFIG_METADATA_KEY, convert_to_safetensors
 from minigpt4.tools.weights.identify import identify
 from minigpt4.tools.weights.inspection import inspect_checkpoint, inspect_path

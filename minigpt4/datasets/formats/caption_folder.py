@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.datasets.files import check_records, load_json_list
-from minigpt4.datasets.formats.base import RecordDataset
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 
 
 class CaptionFolderDataset(RecordDataset):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.datasets.files import check_records, load_json_list
-from minigpt4.datasets.formats.base import RecordDataset
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 from minigpt4.datasets.instructions import CAPTION_POOL, CAPTION_TEMPLATE, VQA_POOL, wrap_image
 
 logger = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 hateful?). Not in the official training mix, which evaluates both zero-shot; ours, so a model can be tuned on
 their training splits.
 
-The instruction is the evaluation prompt verbatim (`evaluation/postprocess.py`), not passed through the text
-processor: the model learns exactly the question it is scored on, and the answer is the word the official
+The instruction is the evaluation prompt verbatim (`datasets/benchmark_prompts.py`, shared with the evaluation),
+not passed through the text processor: the model learns exactly the question it is scored on, and the answer is the word the official
 scorer compares ('true'/'false', 'yes'/'no').
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import DataError
+from minigpt4.datasets.benchmark_prompts import HM_PROMPT, VSR_PROMPT
 from minigpt4.datasets.files import check_records, load_jsonl
 from minigpt4.datasets.formats.image_ann import ImageAnnDataset
 from minigpt4.datasets.instructions import wrap_image
-from minigpt4.evaluation.postprocess import HM_PROMPT, VSR_PROMPT
 
 
 class JudgementDataset(ImageAnnDataset):

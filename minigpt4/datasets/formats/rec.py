@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import DataError
-from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.box_text import box_string
 from minigpt4.datasets.files import check_records, load_json, load_plain_pickle
-from minigpt4.datasets.formats.base import RecordDataset
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 from minigpt4.datasets.instructions import IDENTIFY_POOL, REFER_POOL, wrap_image
 
 REFER_FOLDERS = ("refcoco", "refcoco+", "refcocog")

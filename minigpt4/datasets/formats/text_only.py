@@ -11,7 +11,7 @@ from typing import Any
 
 from minigpt4.common.errors import DataError
 from minigpt4.datasets.files import check_records, load_json_list
-from minigpt4.datasets.formats.base import RecordDataset
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 
 
 class UnnaturalInstructionDataset(RecordDataset):

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import DataError
-from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.box_text import box_string
 from minigpt4.datasets.files import check_records, load_json_list
-from minigpt4.datasets.formats.base import RecordDataset
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 from minigpt4.datasets.instructions import REFER_POOL, wrap_image
 
 MAX_REGION_AREA = 16384

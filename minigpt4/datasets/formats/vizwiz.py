@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import DataError
+from minigpt4.datasets.benchmark_prompts import VIZWIZ_PROMPT, vizwiz_answer_texts
 from minigpt4.datasets.formats.image_ann import ImageAnnDataset
 from minigpt4.datasets.instructions import wrap_image
-from minigpt4.evaluation.postprocess import VIZWIZ_PROMPT, vizwiz_answer_texts
 
 
 def most_frequent_answer(answers: list[Any]) -> str:

@@ -21,7 +21,7 @@ import braceexpand
 import webdataset as wds
 
 from minigpt4.common.errors import DataError
-from minigpt4.processors.base import BaseProcessor
+from minigpt4.processors.base_processor import BaseProcessor
 
 logger = logging.getLogger(__name__)
 

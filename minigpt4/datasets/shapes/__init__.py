@@ -60,7 +60,7 @@ Files under DIR (paths relative to DIR):
   horizontally, `num_train // 2` training and `num_heldout` held-out ones, whatever the world's objects per image.
 * no builder: `two_object_captions/` in the cc_sbu_align layout over the two-object training scenes ("The image
   shows a red circle and a blue square on a white background.", left to right), read only by the quickstart's
-  encoder pretraining (minigpt4/quickstart/encoder.py) beside cc_sbu_align.
+  encoder pretraining (minigpt4/runners/encoder_recipe.py) beside cc_sbu_align.
 * hateful_memes (ours): `hm/train.jsonl` lines {id, img: img/<5+ digits>.png, label, text} over the training
   scenes (label as the HM evaluation file's below); images `hm/img/`, image_path `hm`.
 * vizwiz (ours): `vizwiz/train.json` [{image: VizWiz_train_<8 digits>.jpg, question, answers, answer_type,

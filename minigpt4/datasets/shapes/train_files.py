@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from minigpt4.datasets.boxes import box_string
+from minigpt4.datasets.box_text import box_string
 from minigpt4.datasets.shapes.scene import (
     COLORS,
     NUMBER_WORDS,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from minigpt4.common.errors import ConfigError
-from minigpt4.evaluation.benchmarks.base import Benchmark, EvalSample, ScoreResult
+from minigpt4.evaluation.benchmarks.benchmark import Benchmark, EvalSample, ScoreResult
 from minigpt4.evaluation.benchmarks.caption import COCOCaption
 from minigpt4.evaluation.benchmarks.closed_vqa import VSR, HatefulMemes, IconVQA
 from minigpt4.evaluation.benchmarks.open_vqa import GQA, OKVQA, VizWiz, VQAv2

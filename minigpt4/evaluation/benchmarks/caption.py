@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from minigpt4.evaluation.benchmarks.base import Benchmark, EvalSample, ScoreResult
-from minigpt4.evaluation.metrics import caption_metrics
+from minigpt4.evaluation.benchmarks.benchmark import Benchmark, EvalSample, ScoreResult
+from minigpt4.evaluation.caption_metrics import caption_metrics
 from minigpt4.evaluation.postprocess import CAPTION_PROMPT, strip_unk
 
 

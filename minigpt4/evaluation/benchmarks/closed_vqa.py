@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import DataError
-from minigpt4.evaluation.benchmarks.base import Benchmark, EvalSample, ScoreResult, percent
-from minigpt4.evaluation.metrics import binary_auroc
+from minigpt4.evaluation.benchmarks.benchmark import Benchmark, EvalSample, ScoreResult, percent
+from minigpt4.evaluation.caption_metrics import binary_auroc
 from minigpt4.evaluation.postprocess import (
     HM_PROMPT,
     VQA_PROMPT,

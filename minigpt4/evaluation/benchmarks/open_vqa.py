@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from minigpt4.common.errors import DataError
-from minigpt4.evaluation.benchmarks.base import Benchmark, EvalSample, ScoreResult, percent
+from minigpt4.evaluation.benchmarks.benchmark import Benchmark, EvalSample, ScoreResult, percent
 from minigpt4.evaluation.postprocess import (
     VIZWIZ_GENERATE_KWARGS,
     VIZWIZ_PROMPT,

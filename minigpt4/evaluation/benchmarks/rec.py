@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from minigpt4.evaluation.benchmarks.base import Benchmark, EvalSample, ScoreResult, percent
+from minigpt4.evaluation.benchmarks.benchmark import Benchmark, EvalSample, ScoreResult, percent
 from minigpt4.evaluation.ref_scoring import (
     DEFAULT_RES,
     accuracy_by_img_id,

@@ -1,5 +1,5 @@
 import sys
 
-from minigpt4.tools.export.cli import main
+from minigpt4.tools.export.command import main
 
 sys.exit(main())

@@ -24,6 +24,7 @@ from transformers import Blip2Config, Blip2Processor, GenerationConfig
 
 from minigpt4.common.errors import CheckpointError
 from minigpt4.conversation.templates import template_for
+from minigpt4.models.checkpoint_shards import ShardWriter, parse_size
 from minigpt4.models.options import resolve_path
 from minigpt4.processors.image import CLIP_MEAN, CLIP_STD
 from minigpt4.tools.export.blip2_config import blip2_config
@@ -35,7 +36,6 @@ from minigpt4.tools.export.blip2_processor import (
     save_processor,
 )
 from minigpt4.tools.export.blip2_weights import to_transformers
-from minigpt4.tools.weights.shards import ShardWriter, parse_size
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ from torch import Tensor
 from transformers import Blip2Config, LlamaConfig
 
 from minigpt4.api.hub import CONFIG_NAME, LLM_SUBDIR
+from minigpt4.assets.build import LLAMA_TOKENIZER_CONFIG
 from minigpt4.common.errors import CheckpointError
+from minigpt4.models.checkpoint_shards import ShardWriter, WeightSource, parse_size
 from minigpt4.tools.export.blip2_config import model_settings
 from minigpt4.tools.export.blip2_processor import IMAGE_TOKEN, TOKENIZER_FILE
 from minigpt4.tools.export.blip2_weights import to_minigpt4
 from minigpt4.tools.export.hf_blip2 import EXPORT_CONFIG_NAME
-from minigpt4.tools.weights.shards import ShardWriter, WeightSource, parse_size
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,6 @@ VICUNA0_DEFAULTS = {
     "max_txt_len": 160,
     "vit_precision": "fp32",
     "llama_dtype": "float32",
-}
-LLAMA_TOKENIZER_CONFIG = {
-    "tokenizer_class": "LlamaTokenizer",
-    "bos_token": "<s>",
-    "eos_token": "</s>",
-    "unk_token": "<unk>",
-    "add_bos_token": True,
-    "add_eos_token": False,
-    "clean_up_tokenization_spaces": False,
 }
 
 

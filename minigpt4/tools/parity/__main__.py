@@ -1,5 +1,5 @@
 import sys
 
-from minigpt4.tools.parity.cli import main
+from minigpt4.tools.parity.command import main
 
 sys.exit(main())

@@ -1,5 +1,5 @@
 import sys
 
-from minigpt4.tools.weights.cli import main
+from minigpt4.tools.weights.command import main
 
 sys.exit(main())

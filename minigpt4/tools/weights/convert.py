@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from minigpt4.common.errors import CheckpointError
-from minigpt4.tools.weights.shards import load_pickle_checkpoint, unwrap_state_dict
+from minigpt4.models.checkpoint_shards import load_pickle_checkpoint, unwrap_state_dict
 
 logger = logging.getLogger(__name__)
 

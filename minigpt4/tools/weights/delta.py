@@ -24,7 +24,7 @@ import torch
 
 from minigpt4.common.errors import CheckpointError
 from minigpt4.common.logging import progress
-from minigpt4.tools.weights.shards import (
+from minigpt4.models.checkpoint_shards import (
     HF_INDEX_NAMES,
     WEIGHT_SUFFIXES,
     ShardWriter,

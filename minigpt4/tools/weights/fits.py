@@ -16,10 +16,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from minigpt4.common.paths import LIBRARY_ROOT, MODEL_CONFIG_ROOT
+
 logger = logging.getLogger(__name__)
 
-MODEL_CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs" / "models"
-PACKAGE_DIR = MODEL_CONFIG_ROOT.parents[1]
 DEFAULT_LORA_R = {"minigpt_v2": 64}
 
 
@@ -27,7 +27,7 @@ def _llm_hidden(llama_model: Any) -> int | None:
     if not isinstance(llama_model, str) or not llama_model:
         return None
     path = Path(llama_model).expanduser()
-    for candidate in [path] if path.is_absolute() else [PACKAGE_DIR / path]:
+    for candidate in [path] if path.is_absolute() else [LIBRARY_ROOT / path]:
         config = candidate / "config.json"
         if config.is_file():
             return int(json.loads(config.read_text()).get("hidden_size", 0)) or None

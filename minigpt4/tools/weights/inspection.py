@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt4.common.errors import CheckpointError
-from minigpt4.tools.weights.identify import Identification, Shape, identify
-from minigpt4.tools.weights.shards import (
+from minigpt4.models.checkpoint_shards import (
     HF_INDEX_NAMES,
     HF_SINGLE_NAMES,
     SAFETENSORS_SUFFIX,
@@ -25,6 +24,7 @@ from minigpt4.tools.weights.shards import (
     WeightSource,
     safetensors_header,
 )
+from minigpt4.tools.weights.identify import Identification, Shape, identify
 
 SAFETENSORS_DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",

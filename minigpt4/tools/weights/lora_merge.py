@@ -21,8 +21,7 @@ from safetensors.torch import save_file
 
 from minigpt4.common.errors import CheckpointError
 from minigpt4.common.logging import progress
-from minigpt4.tools.weights.identify import LORA_KEY
-from minigpt4.tools.weights.shards import (
+from minigpt4.models.checkpoint_shards import (
     HF_INDEX_NAMES,
     WEIGHT_SUFFIXES,
     ShardWriter,
@@ -32,6 +31,7 @@ from minigpt4.tools.weights.shards import (
     parse_size,
     unwrap_state_dict,
 )
+from minigpt4.tools.weights.identify import LORA_KEY
 
 logger = logging.getLogger(__name__)
 

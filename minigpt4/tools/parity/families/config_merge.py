@@ -13,7 +13,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from minigpt4.common.config import LIBRARY_ROOT, merge_config
+from minigpt4.common.config import merge_config
+from minigpt4.common.paths import REPO_ROOT
 from minigpt4.tools.parity.report import FamilyReport
 
 
@@ -65,10 +66,10 @@ def first_difference(expected: Any, got: Any, where: str = "") -> str | None:
 
 
 def _cfg_path(fixture_dir: Path, cfg_path: str) -> Path:
-    for base in (fixture_dir, LIBRARY_ROOT.parent):
+    for base in (fixture_dir, REPO_ROOT):
         if (base / cfg_path).is_file():
             return base / cfg_path
-    return LIBRARY_ROOT.parent / cfg_path
+    return REPO_ROOT / cfg_path
 
 
 def check(path: Path) -> FamilyReport:

@@ -17,7 +17,7 @@ import torch
 
 from minigpt4.conversation.chat import Chat, StoppingCriteriaSub
 from minigpt4.conversation.templates import TEMPLATES, Conversation
-from minigpt4.models.base import MiniGPTBase
+from minigpt4.models.minigpt_base import MiniGPTBase
 from minigpt4.tools.parity.report import FamilyReport
 
 # The fixture's stub model: one token per character, BOS on the first segment, 32 image tokens of width 4.
@@ -72,6 +72,10 @@ class _StubModel:
     pad_token_id = 0
     get_context_emb_impl = staticmethod(MiniGPTBase.get_context_emb)
     _ids = MiniGPTBase._ids
+    # Chat answers through the model's generation interface: the real methods, over the stub generator
+    generate_from_context = MiniGPTBase.generate_from_context
+    run_llm_generate = MiniGPTBase.run_llm_generate
+    maybe_autocast = MiniGPTBase.maybe_autocast
 
     def __init__(self) -> None:
         self.llama_tokenizer = _RecordingTokenizer()

@@ -15,7 +15,7 @@ import torch
 
 from minigpt4.conversation.templates import CONV_VISION_minigptv2, prepare_texts
 from minigpt4.evaluation.benchmarks import build_benchmark
-from minigpt4.evaluation.benchmarks.base import EvalSample
+from minigpt4.evaluation.benchmarks.benchmark import EvalSample
 from minigpt4.evaluation.postprocess import (
     HM_PROMPT,
     ICONVQA_TEMPLATE,
@@ -26,7 +26,7 @@ from minigpt4.evaluation.postprocess import (
     vizwiz_gt_answers,
     vsr_label,
 )
-from minigpt4.evaluation.runner import generate_kwargs_for
+from minigpt4.evaluation.sharded_runs import generate_kwargs_for
 from minigpt4.models.generation import rank_candidates
 from minigpt4.tools.parity.report import FamilyReport
 

@@ -6,10 +6,10 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import demo
+from minigpt4.cli import demo_v1 as demo
+from minigpt4.cli.demo_launch import TinyModel, build_parser, load_chat
 from minigpt4.common.errors import CheckpointError
-from minigpt4.conversation.launch import TinyModel, build_parser, load_chat
-from tests.demos.conftest import forced_answer, make_session, serving
+from tests.cli.conftest import forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")

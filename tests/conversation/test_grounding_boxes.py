@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minigpt4.conversation.boxes import (
+from minigpt4.conversation.grounding_boxes import (
     PALETTE,
     GroundedBox,
     box_from_mask,

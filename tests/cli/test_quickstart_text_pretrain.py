@@ -9,12 +9,12 @@ import itertools
 import torch
 
 from minigpt4 import REPO_ROOT
+from minigpt4.cli.quickstart import STAGES, build_trained, last_checkpoint
+from minigpt4.cli.train import run_training
 from minigpt4.datasets.shapes import generate_world
 from minigpt4.datasets.shapes.scene import COLORS, SHAPES
 from minigpt4.models import prompting
 from minigpt4.processors.text import pre_caption
-from minigpt4.quickstart.pipeline import STAGES, build_trained, last_checkpoint
-from minigpt4.runners.entry import run_training
 
 CONFIG = "train_configs/shapes/minigptv2_text_pretrain.yaml"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-from minigpt4.conversation.launch import ChatSession
+from minigpt4.cli.demo_launch import ChatSession
 from tests.conversation.tiny import tiny_session as make_session  # noqa: F401 (re-exported for the tests)
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import demo
-import demo_v2
-from tests.demos.conftest import make_session, serving
+from minigpt4.cli import demo_v1 as demo
+from minigpt4.cli import demo_v2
+from tests.cli.conftest import make_session, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = [

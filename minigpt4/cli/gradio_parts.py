@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -77,6 +78,17 @@ def image_message(path: str, role: str = "user") -> dict[str, Any]:
 def escape_markdown_tags(text: str) -> str:
     """Show `<p>`, `<delim>`, ... literally in the Chatbot's markdown (official demo_v2 escaping)."""
     return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def add_answer_endpoint(handler: Callable[..., Any], make_outputs: Callable[[], Any]) -> None:
+    """The stateless API endpoint `/answer` (image file, message) -> outputs, on hidden components; call it inside
+    the demo's `gr.Blocks`. make_outputs builds the output component(s) inside the hidden row."""
+    with gr.Row(visible=False):
+        image = UploadImage(type="filepath")
+        message = gr.Textbox()
+        outputs = make_outputs()
+        button = gr.Button()
+    button.click(handler, [image, message], outputs, api_name="answer", concurrency_id="model")
 
 
 def serve(demo: gr.Blocks, args: argparse.Namespace, **launch_kwargs: Any) -> Any:

@@ -11,13 +11,15 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minigpt4.common.errors import ConfigError, DataError
+from minigpt4.common.paths import LIBRARY_ROOT
 from minigpt4.models import prompting
 from minigpt4.models.checkpoint import BlocksBeyond, load_into, read_state_dict
 from minigpt4.models.eva_vit import (
@@ -28,8 +30,9 @@ from minigpt4.models.eva_vit import (
     interpolate_pos_embed,
 )
 from minigpt4.models.generation import GenerationMixin
-from minigpt4.models.llm import LlmSettings, load_llm, load_tokenizer, parse_dtype
+from minigpt4.models.llm import LlmSettings, has_weight_files, load_llm, load_tokenizer, parse_dtype
 from minigpt4.models.options import resolve_path
+from minigpt4.models.projection import concat_neighbours
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,20 @@ LN_VISION_EPS = 1e-5
 
 
 class MiniGPTBase(GenerationMixin, nn.Module):
-    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` and implement `encode_img`."""
+    """Shared base. Subclasses set `self.llama_proj`, `tokens_per_image` (and may override `project_patches`).
+
+    Per-architecture facts the callers read instead of testing the architecture's name (class attributes):
+    PRETRAINED_MODEL_CONFIG_DICT: {model_type: default YAML relative to the package};
+    CONVERSATION_TEMPLATE: the chat template name (`conversation.templates.TEMPLATES`) of every model type, or
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE / _BY_NAME_PART to choose it per model type;
+    ANSWERS_WITH_BOXES: answers may hold grounding boxes (the API parses them).
+    """
+
+    PRETRAINED_MODEL_CONFIG_DICT: ClassVar[dict[str, str]] = {}
+    CONVERSATION_TEMPLATE: ClassVar[str | None] = None
+    CONVERSATION_TEMPLATE_BY_MODEL_TYPE: ClassVar[dict[str, str]] = {}
+    CONVERSATION_TEMPLATE_BY_NAME_PART: ClassVar[dict[str, str]] = {}
+    ANSWERS_WITH_BOXES: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -59,6 +75,11 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         # LLM first, as the official init_llm runs before init_vision_encoder (same random-init order).
         self.llama_tokenizer = self._init_tokenizer(llm.path, load_weights)
         self.llama_model = load_llm(llm, load_weights=load_weights)
+        # a folder without weights (tiny configs): load_pretrained_parts warns unless model.ckpt holds the LLM
+        llm_path = Path(llm.path).expanduser()
+        self.llm_folder_without_weights = (
+            str(llm_path) if load_weights and not has_weight_files(llm_path) else ""
+        )
         if (
             not freeze_llm
         ):  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
@@ -72,6 +93,27 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         self.end_sym = end_sym
         self.prompt_list: list[str] = []
         self.autocast_dtype = parse_dtype(autocast_dtype)
+
+    @classmethod
+    def default_config_path(cls, model_type: str) -> Path:
+        return LIBRARY_ROOT / cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def conversation_template_name(cls, model_type: str) -> str:
+        """The name of the chat template (in `conversation.templates.TEMPLATES`) for `model_type`."""
+        if cls.CONVERSATION_TEMPLATE is not None:
+            return cls.CONVERSATION_TEMPLATE
+        if model_type in cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE:
+            return cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE[model_type]
+        for part, name in cls.CONVERSATION_TEMPLATE_BY_NAME_PART.items():
+            if part in model_type:
+                return name
+        parts = "/".join(repr(part) for part in cls.CONVERSATION_TEMPLATE_BY_NAME_PART)
+        raise ConfigError(
+            f"no chat template for {cls.__name__} model_type={model_type!r}; known model types: "
+            f"{sorted(cls.CONVERSATION_TEMPLATE_BY_MODEL_TYPE)} (or any name containing {parts or 'nothing'}); "
+            f"add it to {cls.__name__}.CONVERSATION_TEMPLATE_BY_MODEL_TYPE"
+        )
 
     # -- construction --------------------------------------------------------------------
 
@@ -165,7 +207,20 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         return self.llama_tokenizer(list(texts), add_special_tokens=add_special_tokens).input_ids
 
     def encode_img(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """image: (B, 3, H, W) (or (B, k, 3, H, W), flattened) -> embeds (B, T, D_llm), atts (B, T) long."""
+        device = image.device
+        if image.ndim > 4:
+            image = image.reshape(-1, *image.shape[-3:])
+        with self.maybe_autocast():
+            patches = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
+            image_embeds = self.project_patches(patches)  # (B, T, D_llm)
+            atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
+        return image_embeds, atts
+
+    def project_patches(self, patches: Tensor) -> Tensor:
+        """No-Q-Former path (Llama-2 MiniGPT-4, v2): patches (B, 1+P, W), class token dropped, 4 neighbours
+        concatenated -> llama_proj -> (B, P/4, D_llm). Models with another connector override this."""
+        return self.llama_proj(concat_neighbours(patches[:, 1:, :]))
 
     @property
     def pad_token_id(self) -> int:

@@ -14,10 +14,10 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from minigpt4.conversation.launch import TinyModel, build_parser, load_chat, tiny_config_file
+from minigpt4.cli.demo_launch import TinyModel, build_parser, load_chat, tiny_config_file
 from minigpt4.models.checkpoint import trainable_state_dict, write_state_dict
+from tests.cli.conftest import free_port
 from tests.conversation.tiny import tiny_parts
-from tests.demos.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

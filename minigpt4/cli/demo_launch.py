@@ -12,19 +12,24 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
+from PIL import Image
 
-from minigpt4.common.config import LIBRARY_ROOT, Config, load_yaml, model_default_path
+from minigpt4.common.config import Config, load_yaml, model_default_path
 from minigpt4.common.errors import CheckpointError, MiniGPTError
+from minigpt4.common.paths import REPO_ROOT
+from minigpt4.common.warnings_filter import quiet_known_warnings
 from minigpt4.conversation.chat import Chat
 from minigpt4.conversation.templates import Conversation, template_for
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = LIBRARY_ROOT.parent
 PLACEHOLDER_PREFIX = "please set this value"
+EXAMPLES_DIR = REPO_ROOT / "examples"  # the example images both demos offer
+MAX_LENGTH = 2000  # official demo.py and demo_v2.py: the context is cut on the left beyond this many tokens
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,20 @@ class ChatSession:
     device: torch.device
     arch: str
     model_type: str
+
+    def add_image(self, picture: Image.Image, conv: Conversation, images: list) -> None:
+        """Upload a decoded image into a conversation and encode it at once (both demos)."""
+        self.chat.upload_img(picture, conv, images)
+        self.chat.encode_img(images)
+
+    def answer_one_image(self, picture: Image.Image, question: str, **options: Any) -> str:
+        """A fresh conversation: one image, one question, the cleaned answer (the demos' `/answer` endpoint).
+        options: `Chat.answer` keywords (max_new_tokens, max_length, temperature, ...)."""
+        conv, images = self.template.copy(), []
+        self.add_image(picture, conv, images)
+        self.chat.ask(question, conv)
+        answer, _ = self.chat.answer(conv, images, **options)
+        return answer
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
@@ -206,13 +225,14 @@ def run_demo(
 ) -> int:
     """The `main` of demo.py / demo_v2.py: parse, load the model (one-line error), build the UI, serve."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_known_warnings()
     args = build_parser(description).parse_args(argv)
     try:
         session = load_chat(args, tiny)
     except MiniGPTError as error:
         print(f"{script}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
-    from minigpt4.conversation.gradio_parts import serve  # gradio is imported only by the demos
+    from minigpt4.cli.gradio_parts import serve  # gradio is imported only by the demos
 
     serve(build_demo(session), args)
     return 0

@@ -1,29 +1,10 @@
-"""Quickstart pieces: caption scoring, the results table, publishing runs with their encoder to the zoo."""
+"""Quickstart pieces: the results table, publishing runs with their encoder to the zoo."""
 
 import torch
 from omegaconf import OmegaConf
 
 from minigpt4.api.locate import DIR_ENV
-from minigpt4.quickstart.captions import caption_accuracy, caption_chance, caption_correct
-from minigpt4.quickstart.pipeline import VIT_FILE, ZOO_NAMES, publish_to_zoo, results_table
-
-COLORS, SHAPES = ["red", "blue"], ["circle", "square"]
-RED_CIRCLE = [{"color": "red", "shape": "circle"}]
-
-
-def test_a_caption_must_name_every_object_and_nothing_else():
-    assert caption_correct("The image shows a Red circle on a white background.", RED_CIRCLE, COLORS, SHAPES)
-    assert caption_correct("two red circles", RED_CIRCLE, COLORS, SHAPES)  # plural
-    assert not caption_correct("a red circle and a blue square", RED_CIRCLE, COLORS, SHAPES)
-    assert not caption_correct("a blue circle", RED_CIRCLE, COLORS, SHAPES)
-    assert not caption_correct("a circle", RED_CIRCLE, COLORS, SHAPES)
-
-
-def test_chance_is_the_accuracy_of_captions_from_random_training_images():
-    images = [{"objects": RED_CIRCLE, "caption": "a red circle"}] * 50
-    others = [{"objects": [], "caption": "a blue square"}] * 3 + [{"objects": [], "caption": "a red circle"}]
-    assert caption_accuracy(["a red circle"] * 50, images, COLORS, SHAPES) == 1.0
-    assert 0.1 < caption_chance(images, others, COLORS, SHAPES) < 0.45  # about 1/4
+from minigpt4.cli.quickstart import VIT_FILE, ZOO_NAMES, publish_to_zoo, results_table
 
 
 def test_results_table_lists_each_metric_beside_its_chance():

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from minigpt4.evaluation import cli
+from minigpt4.cli import evaluate as cli
 from minigpt4.processors.image import Blip2ImageEvalProcessor
 from tests.evaluation.eval_world import StubModel, eval_config, write_eval_world
 
@@ -73,7 +73,7 @@ def test_shapes_config_finds_the_shapes_world_files(tmp_path, monkeypatch, repo_
     from minigpt4.common.config import Config
     from minigpt4.datasets.shapes import generate_world
     from minigpt4.evaluation.benchmarks import BENCHMARKS
-    from minigpt4.evaluation.runner import prepare_jobs
+    from minigpt4.evaluation.sharded_runs import prepare_jobs
 
     generate_world(tmp_path / "world", num_train=20, num_heldout=20)
     monkeypatch.setenv("SHAPES_WORLD", str(tmp_path / "world"))

@@ -10,7 +10,7 @@ from minigpt4.common.config import Config
 from minigpt4.common.errors import DataError
 from minigpt4.datasets.shapes import generate_world
 from minigpt4.models.minigpt4 import MiniGPT4
-from minigpt4.quickstart.encoder import (
+from minigpt4.runners.encoder_recipe import (
     CaptionWords,
     EncoderRecipe,
     order_loss,

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from minigpt4 import REPO_ROOT
-from minigpt4.quickstart.captions import caption_accuracy, caption_chance
-from minigpt4.quickstart.encoder import EncoderRecipe, pretrain_encoder
+from minigpt4.common.paths import REPO_ROOT
+from minigpt4.common.warnings_filter import quiet_known_warnings
+from minigpt4.evaluation.shapes_captions import caption_accuracy, caption_chance
+from minigpt4.runners.encoder_recipe import EncoderRecipe, pretrain_encoder
 
 logger = logging.getLogger("minigpt4.quickstart")
 STAGES = (
@@ -64,7 +65,7 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 
 def train_stage(cfg_path: str, job_id: str, init_from: str | None, extra: list[str]) -> Path:
-    from minigpt4.runners.entry import run_training
+    from minigpt4.cli.train import run_training
 
     options = [f"run.output_dir={output_root()}", f"run.job_id={job_id}", *extra]
     if init_from:
@@ -146,7 +147,7 @@ def evaluate_captions(checkpoint: Path, batch_size: int = 25) -> tuple[float, fl
             [processor(Image.open(world_root() / "coco" / "train" / i["file"]).convert("RGB")) for i in chunk]
         )
         texts = prepare_texts([CAPTION_PROMPT] * len(chunk), CONV_VISION_Vicuna0.copy())
-        answers = model.generate(images, texts, max_new_tokens=40, stop_words_ids=[stop_ids])
+        answers = model.generate_answers(images, texts, max_new_tokens=40, stop_words_ids=[stop_ids]).texts
         captions += [answer.split("###")[0].strip() for answer in answers]  # as Chat.answer does
     examples = [
         {"image": i["file"], "truth": i["caption"], "caption": c} for i, c in zip(heldout[:5], captions)
@@ -158,7 +159,7 @@ def evaluate_captions(checkpoint: Path, batch_size: int = 25) -> tuple[float, fl
 
 def evaluate_v2(checkpoint: Path) -> dict[str, Any]:
     from minigpt4.common.config import Config
-    from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
+    from minigpt4.evaluation.sharded_runs import evaluate_jobs, model_source, prepare_jobs
 
     cfg = Config.from_path(
         REPO_ROOT / "eval_configs/shapes_benchmark_evaluation.yaml",
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SHAPES_WORLD"] = str(world_root().resolve())
     os.environ["MINIGPT4_QUICKSTART"] = str(output_root().resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    quiet_known_warnings()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     from minigpt4.datasets.shapes import generate_world

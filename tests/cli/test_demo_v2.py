@@ -7,9 +7,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import demo_v2
-from minigpt4.conversation.boxes import PALETTE
-from tests.demos.conftest import forced_answer, make_session, serving
+from minigpt4.cli import demo_v2
+from minigpt4.conversation.grounding_boxes import PALETTE
+from tests.cli.conftest import forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")

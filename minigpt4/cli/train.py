@@ -7,6 +7,7 @@ import logging
 import sys
 
 from minigpt4.common.errors import MiniGPTError
+from minigpt4.common.warnings_filter import quiet_known_warnings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +42,7 @@ def run_training(args: argparse.Namespace) -> dict:
 
 def train_main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    quiet_known_warnings()
     try:
         run_training(args)
     except MiniGPTError as exc:

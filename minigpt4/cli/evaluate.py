@@ -20,8 +20,9 @@ import torch
 from minigpt4.common.dist import get_rank, init_distributed_mode, is_main_process
 from minigpt4.common.errors import ConfigError, MiniGPTError
 from minigpt4.common.logging import setup_logger
+from minigpt4.common.warnings_filter import quiet_known_warnings
 from minigpt4.evaluation.benchmarks import REC_BENCHMARKS, VQA_BENCHMARKS
-from minigpt4.evaluation.runner import evaluate_jobs, model_source, prepare_jobs
+from minigpt4.evaluation.sharded_runs import evaluate_jobs, model_source, prepare_jobs
 from minigpt4.evaluation.summary import markdown_table, update_summary
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None, script_benchmarks: Sequence[str], descripti
     from minigpt4.common.config import Config
 
     args = eval_parser(description).parse_args(argv)
+    quiet_known_warnings()
     setup_logger()
     try:
         options = list(args.options or [])

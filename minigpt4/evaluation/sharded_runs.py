@@ -122,7 +122,8 @@ def model_outputs(model, job: SplitJob, images: torch.Tensor, batch: list[EvalSa
         outputs = model.multi_select(images, instructions, candidates, num_cand=num_cand)
     else:
         texts = prepare_texts([sample.instruction for sample in batch], eval_template())
-        outputs = model.generate(images, texts, **generate_kwargs_for(job.benchmark, job.max_new_tokens))
+        options = generate_kwargs_for(job.benchmark, job.max_new_tokens)
+        outputs = model.generate_answers(images, texts, **options).texts
     if len(outputs) != len(batch):
         raise RuntimeError(
             f"{job.key}: the model returned {len(outputs)} outputs for a batch of {len(batch)}"

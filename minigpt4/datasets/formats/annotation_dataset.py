@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from minigpt4.datasets.collate import collate_samples
 from minigpt4.datasets.files import open_rgb
-from minigpt4.processors.base import BaseProcessor
+from minigpt4.processors.base_processor import BaseProcessor
 
 logger = logging.getLogger(__name__)
 
