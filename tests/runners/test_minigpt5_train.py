@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
+from minigpt4.cli.train import run_training
 from minigpt4.datasets.shapes import generate_world
-from minigpt4.runners.entry import run_training
 
 RANDOM_TINY = [
     "model.llama_model=assets/tiny_llama",
