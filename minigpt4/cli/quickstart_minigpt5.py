@@ -57,8 +57,12 @@ INPUT_IMAGE_SIZE = 112  # the shapes configs' minigpt5_input_image size (the tin
 
 def prepare_parts(minigpt4_checkpoint: Path) -> None:
     """Write the MiniGPT-4 run's LLM (HF folder) and its trained image-side tensors, for the MiniGPT-5 configs."""
-    model, _ = build_trained(minigpt4_checkpoint)
+    write_parts(build_trained(minigpt4_checkpoint)[0])
+
+
+def write_parts(minigpt4_model) -> None:
     folder = output_root() / LLM_FOLDER
+    model = minigpt4_model
     model.llama_model.save_pretrained(str(folder))
     model.llama_tokenizer.save_pretrained(str(folder))
     # the encoder comes from its own file (model.vit_ckpt), the LLM from the folder above
@@ -214,7 +218,7 @@ def run_minigpt5(minigpt4_checkpoint: Path, options: list[str], sd_recipe: SdRec
     seconds["total"] = round(time.time() - start, 1)
     return {
         **scores,
-        "tiny_sd": {"unet_loss": report["unet_loss"], "scaling_factor": report["scaling_factor"]},
+        "tiny_sd": {key: report[key] for key in ("vae_loss", "unet_loss", "scaling_factor", "pairs")},
         "seconds": seconds,
         "checkpoints": {job_id: str(path) for job_id, path in checkpoints.items()},
     }

@@ -131,8 +131,11 @@ def build_parts() -> tuple[Any, Any, Any, Any, Any]:
     return tokenizer, text_encoder, vae, unet, scheduler
 
 
-def train_vae(vae, images: torch.Tensor, recipe: SdRecipe, generator: torch.Generator) -> float:
-    """Returns the latent scaling factor (1 / std of the posterior means over the images)."""
+def train_vae(vae, images: torch.Tensor, recipe: SdRecipe, generator: torch.Generator
+              ) -> tuple[float, list[float]]:  # fmt: skip
+    """images: (N, 3, S, S) in [-1, 1]. Returns the latent scaling factor (1 / std of the posterior means over the
+    images) and the loss of each step."""
+    losses = []
     optimizer = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0)
     vae.train()
     for _ in progress(range(recipe.vae_steps), desc="tiny SD: VAE"):
@@ -145,11 +148,12 @@ def train_vae(vae, images: torch.Tensor, recipe: SdRecipe, generator: torch.Gene
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        losses.append(loss.item())
     vae.eval().requires_grad_(False)
     with torch.no_grad():
         means = torch.cat([vae.encode(chunk).latent_dist.mean for chunk in images.split(256)])
-    logger.info("tiny SD: VAE reconstruction MSE %.4f", float(loss))
-    return float(1.0 / means.std())
+    logger.info("tiny SD: VAE loss %.4f -> %.4f", losses[0], losses[-1])
+    return float(1.0 / means.std()), losses
 
 
 def encode_captions(tokenizer, text_encoder, captions: list[str]) -> torch.Tensor:
@@ -157,8 +161,9 @@ def encode_captions(tokenizer, text_encoder, captions: list[str]) -> torch.Tenso
     return text_encoder(tokens.input_ids, attention_mask=tokens.attention_mask)[0]
 
 
-def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, recipe, generator) -> float:
-    """latents: (N, 4, 8, 8), already scaled; text encoder and UNet learn together."""
+def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, recipe, generator) -> list[float]:
+    """latents: (N, 4, 8, 8), already scaled; text encoder and UNet learn together. Returns each step's loss."""
+    losses = []
     parameters = [*unet.parameters(), *text_encoder.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=recipe.unet_lr, weight_decay=0.0)
     unet.train()
@@ -178,9 +183,10 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, reci
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        losses.append(loss.item())
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
-    return float(loss)
+    return losses
 
 
 def pretrain_tiny_sd(tsv: Path, out: Path, recipe: SdRecipe | None = None) -> dict[str, Any]:
@@ -192,13 +198,13 @@ def pretrain_tiny_sd(tsv: Path, out: Path, recipe: SdRecipe | None = None) -> di
     captions, images = read_pairs(tsv, recipe.image_size)
     tokenizer, text_encoder, vae, unet, scheduler = build_parts()
     vae_start = time.time()
-    scaling = train_vae(vae, images, recipe, generator)
+    scaling, vae_losses = train_vae(vae, images, recipe, generator)
     vae.register_to_config(scaling_factor=scaling)
     vae_seconds = time.time() - vae_start
     with torch.no_grad():
         latents = torch.cat([vae.encode(chunk).latent_dist.mean for chunk in images.split(256)]) * scaling
     unet_start = time.time()
-    loss = train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, recipe, generator)
+    unet_losses = train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, recipe, generator)
     unet_seconds = time.time() - unet_start
     save_folder(out, tokenizer, text_encoder, vae, unet, scheduler)
     report = {
@@ -207,13 +213,21 @@ def pretrain_tiny_sd(tsv: Path, out: Path, recipe: SdRecipe | None = None) -> di
         "unet_seconds": round(unet_seconds, 1),
         "seconds": round(time.time() - start, 1),
         "scaling_factor": scaling,
-        "unet_loss": loss,
+        # mean of the first / last tenth of the steps (one step's loss is mostly its timestep draw)
+        "vae_loss": [_mean_of_tenth(vae_losses, first=True), _mean_of_tenth(vae_losses, first=False)],
+        "unet_loss": [_mean_of_tenth(unet_losses, first=True), _mean_of_tenth(unet_losses, first=False)],
         "recipe": asdict(recipe),
     }
     (out / "pretrain_report.json").write_text(json.dumps(report, indent=1))
     logger.info("tiny SD pretrained in %.0f s (VAE %.0f s, UNet %.0f s) -> %s", report["seconds"],
                 vae_seconds, unet_seconds, out)  # fmt: skip
     return report
+
+
+def _mean_of_tenth(losses: list[float], first: bool) -> float:
+    size = max(1, len(losses) // 10)
+    part = losses[:size] if first else losses[-size:]
+    return sum(part) / len(part)
 
 
 def save_folder(out: Path, tokenizer, text_encoder, vae, unet, scheduler) -> None:
