@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Train and evaluate tiny MiniGPT models on the shapes world (CPU)."
     )
     parser.add_argument("--options", nargs="+", default=[], help="extra overrides for every training stage")
+    parser.add_argument(
+        "--only", choices=["minigpt5"], help="run only this part, on the outputs of an earlier full run"
+    )
     args = parser.parse_args(argv)
     start = time.time()
     # absolute, so the run configs (and the demos and API that read them) work from any directory
@@ -190,8 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet_known_warnings()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
+    from minigpt4.cli.quickstart_minigpt5 import results_rows, run_minigpt5, run_only_minigpt5
     from minigpt4.datasets.shapes import generate_world
 
+    if args.only == "minigpt5":
+        print("\n".join(results_rows(run_only_minigpt5(list(args.options))["minigpt5"])))
+        return 0
     steps = len(STAGES) + 3
     say(f"[1/{steps}] shapes world -> {world_root()}")
     generate_world(world_root(), **WORLD)
@@ -215,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         "vqa_acc_chance": vqa.chance / 100,
         "grounding_acc50": grounding.score / 100,
         "grounding_acc50_chance": grounding.chance / 100,
-        "seconds": round(time.time() - start, 1),
+        "seconds_minigpt4_v2": round(time.time() - start, 1),
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
     }
+    results["minigpt5"] = run_minigpt5(checkpoints["minigpt4_tiny"], list(args.options))
+    results["seconds"] = round(time.time() - start, 1)
     published = publish_to_zoo(checkpoints)
     path = output_root() / "results.json"
     path.write_text(json.dumps(results, indent=2))
@@ -237,5 +246,9 @@ def results_table(results: dict[str, Any]) -> str:
     ]
     lines = ["| metric | ours | chance |", "|---|---|---|"]
     lines += [f"| {label} | {results[key]:.3f} | {results[key + '_chance']:.3f} |" for label, key in rows]
+    if "minigpt5" in results:
+        from minigpt4.cli.quickstart_minigpt5 import results_rows
+
+        lines += results_rows(results["minigpt5"])
     lines.append(f"| total time | {results['seconds']:.0f} s | |")
     return "\n".join(lines)

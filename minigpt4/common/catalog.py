@@ -11,8 +11,8 @@ from __future__ import annotations
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "model": ("minigpt4.models.minigpt4", "minigpt4.models.minigpt_v2", "minigpt4.models.minigpt5"),
     "builder": ("minigpt4.datasets.builders",),
-    "task": ("minigpt4.tasks.image_text_pretrain",),
-    "runner": ("minigpt4.runners.runner",),
+    "task": ("minigpt4.tasks.image_text_pretrain", "minigpt4.tasks.minigpt5_generation"),
+    "runner": ("minigpt4.runners.runner", "minigpt4.runners.minigpt5_runner"),
     "processor": ("minigpt4.processors.text", "minigpt4.processors.image"),
     "lr_scheduler": ("minigpt4.common.optims",),
 }

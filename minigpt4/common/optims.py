@@ -109,6 +109,48 @@ class LinearWarmupStepLRScheduler:
         return lr
 
 
+@registry.register_lr_scheduler("linear_warmup_linear_decay_lr")
+class LinearWarmupLinearDecayLRScheduler:
+    """MiniGPT-5's schedule (transformers `get_linear_schedule_with_warmup`, stepped once per optimizer step): lr
+    rises linearly from 0 to init_lr over `warmup_steps` optimizer steps, then falls linearly to 0 at the last one.
+
+    Called every iteration like the others; with `accum_grad_iters` = a, the optimizer-step count is
+    epoch * (iters_per_epoch // a) + cur_step // a, so warmup_steps counts optimizer steps as officially (1000).
+    Total optimizer steps: from `max_iters` when set, else max_epoch * (iters_per_epoch // a)."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        max_epoch: int,
+        iters_per_epoch: int,
+        init_lr: float,
+        warmup_steps: int = 0,
+        accum_grad_iters: int = 1,
+        max_iters: int | None = None,
+        **kwargs,
+    ) -> None:
+        self.optimizer = optimizer
+        self.init_lr = float(init_lr)
+        self.accum = max(1, int(accum_grad_iters))
+        self.steps_per_epoch = max(1, int(iters_per_epoch) // self.accum)
+        total_iters = int(max_iters) if max_iters else int(max_epoch) * int(iters_per_epoch)
+        self.total_steps = max(1, min(total_iters // self.accum, int(max_epoch) * self.steps_per_epoch))
+        self.warmup_steps = int(warmup_steps or 0)
+
+    def lr_at(self, cur_epoch: int, cur_step: int) -> float:
+        done = cur_epoch * self.steps_per_epoch + cur_step // self.accum  # optimizer steps already taken
+        if done < self.warmup_steps:
+            return self.init_lr * done / max(1, self.warmup_steps)
+        return self.init_lr * max(
+            0.0, (self.total_steps - done) / max(1, self.total_steps - self.warmup_steps)
+        )
+
+    def step(self, cur_epoch: int, cur_step: int) -> float:
+        lr = self.lr_at(cur_epoch, cur_step)
+        set_lr(self.optimizer, lr)
+        return lr
+
+
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, run_cfg, iters_per_epoch: int):
     """The scheduler of `run.lr_sched`, with the arguments the official runner passes."""
     scheduler_cls = registry.get_lr_scheduler_class(run_cfg.lr_sched)
@@ -121,6 +163,8 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, run_cfg, iters_per_epoc
         decay_rate=run_cfg.get("lr_decay_rate", None),
         warmup_start_lr=run_cfg.get("warmup_lr", -1),
         warmup_steps=run_cfg.get("warmup_steps", 0),
+        accum_grad_iters=run_cfg.get("accum_grad_iters", 1),
+        max_iters=run_cfg.get("max_iters", None),
     )
 
 

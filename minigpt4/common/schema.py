@@ -81,6 +81,13 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "job_id": TEXT,
     "max_iters": INTEGER,  # stop after this many global steps (smoke runs); absent = max_epoch*iters_per_epoch
     "progress_bar": FLAG,
+    # ours, MiniGPT-5 (runner_minigpt5, task minigpt5_generation)
+    "adam_eps": NUMBER,  # AdamW eps (official MiniGPT-5: 1e-8)
+    "mapper_lr_scale": NUMBER,  # lr multiplier of the output mapper (official stage 1: 10, stage 2: 1)
+    "sample_every_steps": INTEGER,  # write a sample (text + PNG) to <run dir>/samples; 0 = never
+    "sample_max_new_tokens": INTEGER,
+    "sample_guidance_scale": NUMBER,
+    "sample_inference_steps": INTEGER,
 }
 
 MODEL_KEYS: dict[str, tuple[type, ...]] = {

@@ -80,7 +80,7 @@ def test_official_yamls_merge(repo_root):
         (repo_root / "eval_configs").glob("*.yaml")
     ):
         merged = merge_config(path)
-        assert merged.model.arch in ("minigpt4", "minigpt_v2"), path
+        assert merged.model.arch in ("minigpt4", "minigpt_v2", "minigpt5"), path
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,8 @@ def test_every_shipped_train_config_validates(repo_root):
     assert len(paths) >= 10  # 5 official + 2 v2 reconstructions + shapes stages
     for path in paths:
         cfg = Config.from_path(path, purpose="train")
-        assert cfg.datasets_cfg and cfg.run_cfg.lr_sched == "linear_warmup_cosine_lr", path
+        schedules = ("linear_warmup_cosine_lr", "linear_warmup_linear_decay_lr")  # the latter: MiniGPT-5
+        assert cfg.datasets_cfg and cfg.run_cfg.lr_sched in schedules, path
 
 
 def test_every_shipped_eval_config_validates(repo_root):

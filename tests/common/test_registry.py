@@ -102,7 +102,11 @@ def test_importing_package_imports_no_models():
 
 
 def test_lr_schedulers_come_from_catalog():
-    assert registry.list_lr_schedulers() == ["linear_warmup_cosine_lr", "linear_warmup_step_lr"]
+    assert registry.list_lr_schedulers() == [
+        "linear_warmup_cosine_lr",
+        "linear_warmup_linear_decay_lr",
+        "linear_warmup_step_lr",
+    ]
 
 
 @pytest.mark.parametrize("kind", sorted(BUILTIN_MODULES))
