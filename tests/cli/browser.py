@@ -110,8 +110,15 @@ class DemoPage:
 
     # --- actions -------------------------------------------------------------------------------------------
     def upload(self, elem_id: str, path: str | Path) -> None:
-        """Put a file into an image/file component (its own hidden file input, as a drop or click would)."""
-        self.element(elem_id).locator("input[type=file]").first.set_input_files(str(path))
+        """Put a file into an image/file component (its own hidden file input, as a drop would) or, for an
+        upload button, choose it in the file dialog the click opens."""
+        inputs = self.element(elem_id).locator("input[type=file]")
+        if inputs.count():
+            inputs.first.set_input_files(str(path))
+        else:
+            with self.page.expect_file_chooser() as chooser:
+                self.element(elem_id).click()
+            chooser.value.set_files(str(path))
         self.wait_idle()
 
     def click(self, elem_id: str) -> None:
