@@ -88,9 +88,7 @@ SHAPES_EXAMPLE_PROMPTS = {
     "green_triangle.png": "[identify] what object is in this location {<26><34><84><92>}",
     "yellow_circle.png": "[refer] give me the location of the yellow circle",
 }
-NO_IMAGE_YET = (
-    "Please upload an image first (the Upload image button, or an example), then send your message."
-)
+NO_IMAGE_YET = "Please upload an image first (drop a picture into the image box), then send your message."
 TYPE_HERE = "Type a message; start it with a task tag ([refer], [vqa], ...) or pick a shortcut"
 UPLOAD_FIRST = "Upload an image, then type here"
 SENT = gr.update(value="", placeholder=TYPE_HERE)  # the textbox after a message is sent
@@ -149,22 +147,6 @@ def forget_earlier_turns(session: ChatSession, state: dict) -> None:
     conv = session.template.copy()
     conv.append_message(conv.roles[0], IMAGE_MESSAGE)
     state["conv"], state["images"] = conv, state["images"][-1:]
-
-
-def take_upload(session: ChatSession, file: Any, state: dict | None, history: list) -> tuple:
-    """The Upload image button: a readable image goes into the image box; anything else gets demo.py's
-    sentence in the chat (the image box itself silently ignores files the browser cannot decode)."""
-    history = list(history or [])
-    try:
-        picture = checked_image(getattr(file, "name", file))
-    except ChatInputError as error:
-        return gr.update(), [*history, bot_message(str(error))], gr.update()
-    path = _save(picture)
-    return (
-        {"background": path, "layers": [], "composite": path},
-        history,
-        gr.update(placeholder=TYPE_HERE),
-    )
 
 
 def respond(
@@ -279,11 +261,9 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     label="Image (draw on an object for [identify])",
                     brush=gr.Brush(default_size=20, colors=["#ff0000"], color_mode="fixed"),
                     height=360,
-                    # uploads go through the button below, which can say when a file is not an image
-                    sources=["clipboard"],
+                    sources=["upload", "clipboard"],
                     elem_id="image",
                 )
-                upload = gr.UploadButton("Upload image", file_count="single", elem_id="upload")
                 temperature = gr.Slider(
                     0.1, 1.5, value=DEFAULT_TEMPERATURE, step=0.1, interactive=True, label="Temperature"
                 )
@@ -317,12 +297,6 @@ def build_demo(session: ChatSession) -> gr.Blocks:
             gr.Examples(examples, inputs=[editor, textbox], label="Examples")
 
         shortcuts.click(pick_task, shortcuts, [textbox, hint], api_visibility="private")
-        upload.upload(
-            functools.partial(take_upload, session),
-            [upload, state, chatbot],
-            [editor, chatbot, textbox],
-            api_visibility="private",
-        )
         for trigger, name in ((textbox.submit, "ask"), (send.click, "send")):
             trigger(
                 functools.partial(respond, session),

@@ -34,8 +34,10 @@ from PIL import Image
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-# gradio's status tracker: "pending" while queued, "generating" while streaming into a component
-BUSY_SELECTOR = "[data-testid=status-tracker].pending, [data-testid=status-tracker].generating, .generating"
+# gradio's status tracker over an output component: class "hide" when idle; shown (timer, "queue: n",
+# "processing", class "pending"/"generating" while streaming) as long as an event writing to it runs
+BUSY_JS = """() => Array.from(document.querySelectorAll('[data-testid=status-tracker]')).some(
+    e => !e.classList.contains('hide') && e.offsetParent !== null) || document.querySelector('.generating') !== null"""
 ANSWER_TIMEOUT_S = 60.0
 
 
@@ -139,7 +141,7 @@ class DemoPage:
     # --- reading the page ----------------------------------------------------------------------------------
     def busy(self) -> bool:
         """True while any component shows gradio's queued/processing spinner."""
-        return self.page.locator(BUSY_SELECTOR).count() > 0
+        return bool(self.page.evaluate(BUSY_JS))
 
     def wait_idle(self, timeout_s: float = ANSWER_TIMEOUT_S, settle_s: float = 0.3) -> None:
         """Wait until no spinner is shown (checked twice `settle_s` apart: an event may be about to start)."""
@@ -150,7 +152,8 @@ class DemoPage:
                 time.sleep(settle_s)
                 if not self.busy():
                     return
-        raise AssertionError(f"the page still shows a spinner after {timeout_s:.0f} s")
+        shot = self.screenshot(ARTIFACTS / "failure.png")
+        raise AssertionError(f"the page still shows a spinner after {timeout_s:.0f} s (page: {shot})")
 
     def bot_messages(self, chatbot: str) -> list[str]:
         return [text.strip() for text in self.element(chatbot).locator("[data-testid=bot]").all_inner_texts()]
@@ -169,7 +172,8 @@ class DemoPage:
             if texts and (previous is None or len(self.bot_messages(chatbot)) > previous):
                 return texts[-1]
             time.sleep(0.2)
-        raise AssertionError(f"no answer appeared in #{chatbot} within {timeout_s:.0f} s")
+        shot = self.screenshot(ARTIFACTS / "failure.png")
+        raise AssertionError(f"no answer appeared in #{chatbot} within {timeout_s:.0f} s (page: {shot})")
 
     def chat_images(self, chatbot: str, role: str = "bot") -> list[Image.Image]:
         """The images shown in the chat's `role` messages ("bot" or "user"), fetched as the browser sees them."""
