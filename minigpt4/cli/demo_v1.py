@@ -126,7 +126,15 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                 upload_button = gr.Button("Upload & Start Chat", variant="primary", elem_id="upload")
                 clear = gr.Button("Restart", elem_id="restart")
                 num_beams = gr.Slider(1, 10, value=1, step=1, interactive=True, label="beam search numbers")
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, interactive=True, label="Temperature")
+                temperature = gr.Slider(
+                    0.1,
+                    2.0,
+                    value=1.0,
+                    step=0.1,
+                    interactive=True,
+                    label="Temperature",
+                    elem_id="temperature",
+                )
                 examples = session.example_images()
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Example images")

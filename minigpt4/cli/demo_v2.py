@@ -265,7 +265,13 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     elem_id="image",
                 )
                 temperature = gr.Slider(
-                    0.1, 1.5, value=DEFAULT_TEMPERATURE, step=0.1, interactive=True, label="Temperature"
+                    0.1,
+                    1.5,
+                    value=DEFAULT_TEMPERATURE,
+                    step=0.1,
+                    interactive=True,
+                    label="Temperature",
+                    elem_id="temperature",
                 )
                 forget = gr.Checkbox(
                     value=session.knows_only_shapes,

@@ -33,7 +33,14 @@ from PIL import Image
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
+# WebGL through SwiftShader: without it the v2 image editor (PixiJS) shows an upload but sends no image
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+]
 # gradio's status tracker over an output component: class "hide" when idle; shown (timer, "queue: n",
 # "processing", class "pending"/"generating" while streaming) as long as an event writing to it runs
 BUSY_JS = """() => Array.from(document.querySelectorAll('[data-testid=status-tracker]')).some(
@@ -130,6 +137,12 @@ class DemoPage:
         box = self.element(elem_id).locator("textarea, input[type=text]").first
         box.fill(text)
 
+    def set_number(self, elem_id: str, value: float) -> None:
+        """Set a slider/number component through its number box."""
+        box = self.element(elem_id).locator("input[type=number]").first
+        box.fill(str(value))
+        box.press("Enter")
+
     def ask(self, elem_id: str, text: str, send: str | None = None) -> None:
         """Type `text` into the textbox and press Enter (or click the `send` button)."""
         self.type(elem_id, text)
@@ -187,11 +200,24 @@ class DemoPage:
         return images
 
     def component_image(self, elem_id: str) -> Image.Image | None:
-        """The image an image component currently displays (None when empty)."""
+        """What an image component currently displays, or None when it shows no picture (no img/canvas, or one
+        of nearly a single colour: an image editor keeps an empty canvas)."""
         imgs = self.element(elem_id).locator("img, canvas")
-        if imgs.count() == 0:
+        if imgs.count() == 0 or not imgs.first.is_visible():
             return None
-        return Image.open(io.BytesIO(imgs.first.screenshot())).convert("RGB")
+        shown = Image.open(io.BytesIO(imgs.first.screenshot())).convert("RGB")
+        pixels = np.asarray(shown).reshape(-1, 3)
+        _, counts = np.unique(pixels // 16, axis=0, return_counts=True)
+        return None if counts.max() / counts.sum() > 0.98 else shown
+
+    def wait_no_image(self, elem_id: str, timeout_s: float = 5.0) -> bool:
+        """True once the image component shows no picture (it may redraw a moment after the event ended)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.component_image(elem_id) is None:
+                return True
+            time.sleep(0.2)
+        return False
 
     def placeholder(self, elem_id: str) -> str:
         return (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from minigpt4.cli import demo_v1
+from minigpt4.cli import demo_v1, demo_v2
 from minigpt4.cli.demo_launch import SHAPES_EXAMPLES_DIR, TinyModel, load_chat
 from minigpt4.common.errors import CheckpointError
 from minigpt4.conversation.grounding_boxes import PALETTE
@@ -30,6 +30,8 @@ from tests.cli.conftest import forced_answer, free_port, make_session, serving
 pytestmark = pytest.mark.slow
 
 WORLD = SHAPES_EXAMPLES_DIR
+# the chat always samples (official); the trained tiny models are right at low temperature, not always at 1.0
+LOW_TEMPERATURE = 0.1
 TRUTH = json.loads((WORLD / "truth.json").read_text())
 
 
@@ -47,6 +49,12 @@ def _trained(tiny: TinyModel):
 def v1_session():
     trained = _trained(demo_v1.TINY_MODEL)
     return trained or make_session("minigpt4", "tiny_vicuna0"), trained is not None
+
+
+@pytest.fixture(scope="module")
+def v2_session():
+    trained = _trained(demo_v2.TINY_MODEL)
+    return trained or make_session("minigpt_v2", "tiny"), trained is not None
 
 
 def _answering(session, trained: bool, text: str):
@@ -82,6 +90,7 @@ def _screenshot(page: DemoPage, name: str, trained: bool) -> Path:
 def run_v1(browser, session, trained: bool, example: str, forced: str) -> str:
     """upload, Upload & Start Chat, ask for a description; returns the answer as shown."""
     with serving(demo_v1, session) as url, DemoPage.open(browser, url) as page:
+        page.set_number("temperature", LOW_TEMPERATURE)
         page.upload("image", WORLD / example)
         page.click("upload")
         page.wait_answer("chatbot")
@@ -104,6 +113,53 @@ def test_demo_v1_check_catches_a_wrong_answer(browser):
     answer = run_v1(browser, session, False, "red_circle.png", "The image shows a blue square.")
     with pytest.raises(AssertionError):
         check_caption(answer, TRUTH["red_circle.png"])
+
+
+def run_v2(browser, session, trained: bool, forced_box: str) -> dict:
+    """Upload, a [refer] question, then a [vqa] one, Restart. Returns what was seen."""
+    seen: dict = {}
+    with serving(demo_v2, session) as url, DemoPage.open(browser, url) as page:
+        page.set_number("temperature", LOW_TEMPERATURE)
+        page.upload("image", WORLD / "red_circle.png")
+        assert page.component_image("image") is not None, "the uploaded image is not shown in the image box"
+        with _answering(session, trained, forced_box):
+            page.ask("textbox", "[refer] the red circle", send="send")
+            seen["refer"] = page.wait_answer("chatbot")
+        images = page.chat_images("chatbot")
+        seen["box_image"] = images[-1] if images else None
+        before = len(page.bot_messages("chatbot"))
+        with _answering(session, trained, "red"):
+            page.ask("textbox", "[vqa] What color is the circle?", send="send")
+            seen["vqa"] = page.wait_answer("chatbot", previous=before)
+        seen["images_after_vqa"] = len(page.chat_images("chatbot"))
+        seen["screenshot"] = _screenshot(page, "demo_v2", trained)
+
+        page.click("restart")
+        started = time.monotonic()
+        page.wait_idle(timeout_s=5)
+        seen["restart_s"] = time.monotonic() - started
+        seen["after_restart"] = (page.bot_messages("chatbot"), page.wait_no_image("image"))
+    return seen
+
+
+def test_demo_v2_boxes_the_right_object_and_restarts_clean(browser, v2_session):
+    session, trained = v2_session
+    truth = TRUTH["red_circle.png"]
+    seen = run_v2(browser, session, trained, "{<30><42><81><93>}")
+    assert "malformed" not in seen["refer"], seen["refer"]
+    check_box(seen["box_image"], truth)
+    # the [refer] turn does not pull the next answer into a box
+    assert "red" in seen["vqa"].lower() and "{" not in seen["vqa"] and "malformed" not in seen["vqa"], seen[
+        "vqa"
+    ]
+    messages, image_gone = seen["after_restart"]
+    assert messages == [] and image_gone, f"Restart left {messages} / an image in the image box"
+
+
+def test_demo_v2_check_catches_a_box_on_the_wrong_object(browser):
+    seen = run_v2(browser, make_session("minigpt_v2", "tiny"), False, "{<0><0><25><25>}")
+    with pytest.raises(AssertionError, match="IoU"):
+        check_box(seen["box_image"], TRUTH["red_circle.png"])
 
 
 def test_spinner_check_catches_a_slow_handler(browser):
