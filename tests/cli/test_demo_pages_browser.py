@@ -2,7 +2,8 @@
 
 upload -> ask -> the streamed answer is checked against the example's truth (examples/shapes_world/truth.json);
 for demo_v2 a [refer] answer's box, as drawn on the image shown in the chat, must overlap the object (IoU > 0.5);
-Restart leaves no spinner and an empty page; a bad upload gets the readable sentence.
+Restart leaves no spinner, an empty chat and an empty image box. The tests set the temperature slider to 0.1
+(the chat always samples, as the official one; the trained tiny models are reliably right only at low temperature).
 
 Which model answers: the trained quickstart models when `make quickstart` has run (outputs/quickstart), else
 the random-weight tiny models made to answer the truth through a hook on the LM head (`forced_answer`), so CI
