@@ -28,7 +28,8 @@ from minigpt4.conversation.templates import Conversation, template_for
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER_PREFIX = "please set this value"
-EXAMPLES_DIR = REPO_ROOT / "examples"  # the example images both demos offer
+EXAMPLES_DIR = REPO_ROOT / "examples"  # the example images both demos offer to real checkpoints
+SHAPES_EXAMPLES_DIR = EXAMPLES_DIR / "shapes_world"  # held-out shapes-world scenes, for the tiny models
 MAX_LENGTH = 2000  # official demo.py and demo_v2.py: the context is cut on the left beyond this many tokens
 
 
@@ -82,6 +83,26 @@ class ChatSession:
     device: torch.device
     arch: str
     model_type: str
+
+    @property
+    def knows_only_shapes(self) -> bool:
+        """The tiny models (`make quickstart`): they learned the shapes world and nothing else."""
+        return self.model_type.startswith("tiny")
+
+    def model_note(self) -> str:
+        """One line for the page saying what the model is and what it knows."""
+        if self.knows_only_shapes:
+            return (
+                f"**Model: tiny {self.arch} from `make quickstart`** (trained on CPU in minutes, not the 7B "
+                "MiniGPT). It knows only the synthetic shapes world: one red, green, blue or yellow circle, "
+                "square or triangle on white. The examples are held-out scenes of that world."
+            )
+        return f"**Model:** {self.arch} / {self.model_type}."
+
+    def example_images(self) -> list[Path]:
+        """The example images the page shows: shapes-world scenes for the tiny models, everyday scenes else."""
+        folder = SHAPES_EXAMPLES_DIR if self.knows_only_shapes else EXAMPLES_DIR
+        return sorted(folder.glob("*.png")) if folder.is_dir() else []
 
     def add_image(self, picture: Image.Image, conv: Conversation, images: list) -> None:
         """Upload a decoded image into a conversation and encode it at once (both demos)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from minigpt4.cli.demo_launch import EXAMPLES_DIR, MAX_LENGTH, ChatSession, TinyModel, run_demo
+from minigpt4.cli.demo_launch import MAX_LENGTH, ChatSession, TinyModel, run_demo
 from minigpt4.cli.gradio_parts import (
     UploadImage,
     add_answer_endpoint,
@@ -39,6 +39,7 @@ DESCRIPTION = (
     "conversation; **Restart** starts over. [Project page](https://minigpt-4.github.io) · "
     "[GitHub](https://github.com/Vision-CAIR/MiniGPT-4) · [Paper](https://arxiv.org/abs/2304.10592)"
 )
+UPLOAD_FIRST = "Please upload your image first"
 NO_IMAGE_YET = "Please upload an image and press **Upload & Start Chat** first."
 
 logger = logging.getLogger("demo")
@@ -117,6 +118,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
     with gr.Blocks(title="MiniGPT-4") as demo:
         gr.Markdown(TITLE)
         gr.Markdown(DESCRIPTION)
+        gr.Markdown(session.model_note())
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
@@ -124,15 +126,23 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                 upload_button = gr.Button("Upload & Start Chat", variant="primary", elem_id="upload")
                 clear = gr.Button("Restart", elem_id="restart")
                 num_beams = gr.Slider(1, 10, value=1, step=1, interactive=True, label="beam search numbers")
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, interactive=True, label="Temperature")
-                examples = sorted(EXAMPLES_DIR.glob("*.png")) if EXAMPLES_DIR.is_dir() else []
+                temperature = gr.Slider(
+                    0.1,
+                    2.0,
+                    value=1.0,
+                    step=0.1,
+                    interactive=True,
+                    label="Temperature",
+                    elem_id="temperature",
+                )
+                examples = session.example_images()
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Example images")
             with gr.Column(scale=2):
                 chatbot = gr.Chatbot(label="MiniGPT-4", height=520, elem_id="chatbot")
                 textbox = gr.Textbox(
                     label="User",
-                    placeholder="Please upload your image first",
+                    placeholder=UPLOAD_FIRST,
                     interactive=False,
                     elem_id="textbox",
                 )
@@ -153,18 +163,20 @@ def build_demo(session: ChatSession) -> gr.Blocks:
             concurrency_id="model",
             api_visibility="undocumented",
         )
+
+        def restart():
+            return None, [], None, gr.update(interactive=False, placeholder=UPLOAD_FIRST, value="")
+
         clear.click(
-            lambda: (
-                None,
-                [],
-                None,
-                gr.update(interactive=False, placeholder="Please upload your image first", value=""),
-            ),
+            restart,
             None,
             [state, chatbot, image, textbox],
             api_name="restart",
             api_visibility="undocumented",
+            queue=False,
         )
+        # the chat's own trash icon empties the view: the model's conversation goes with it (as Restart)
+        chatbot.clear(restart, None, [state, chatbot, image, textbox], api_visibility="private", queue=False)
 
         # stateless endpoint for scripts: Client(url).predict(handle_file(path), "question", api_name="/answer")
         add_answer_endpoint(functools.partial(answer_once, session), lambda: gr.Textbox())

@@ -22,7 +22,14 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from minigpt4.cli.demo_launch import EXAMPLES_DIR, MAX_LENGTH, ChatSession, TinyModel, run_demo
+from minigpt4.cli.demo_launch import (
+    EXAMPLES_DIR,
+    MAX_LENGTH,
+    SHAPES_EXAMPLES_DIR,
+    ChatSession,
+    TinyModel,
+    run_demo,
+)
 from minigpt4.cli.gradio_parts import (
     BadUpload,
     SketchImage,
@@ -34,13 +41,15 @@ from minigpt4.cli.gradio_parts import (
     user_message,
 )
 from minigpt4.conversation.grounding_boxes import (
+    answer_html,
     box_from_mask,
-    colour_phrases_html,
+    draw_answer,
     draw_boxes,
     format_box,
     has_box,
 )
 from minigpt4.conversation.inputs import ChatInputError, check_message
+from minigpt4.conversation.templates import IMAGE_MESSAGE
 
 # The model `python demo_v2.py` opens with no arguments: change this one line if the quickstart output moves.
 TINY_MODEL = TinyModel("minigpt_v2", "tiny", "outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth")
@@ -65,14 +74,25 @@ TASKS: list[tuple[str, str, str]] = [
     ),
     ("VQA", "[vqa] ", "Ask a question that has a short answer."),
 ]
-EXAMPLE_PROMPTS = {
+EXAMPLE_PROMPTS = {  # everyday scenes, for real checkpoints (the official demo's kinds of prompts)
     "shapes.png": "[grounding] describe this image in detail",
     "street.png": "[detection] cars",
     "garden.png": "[refer] the red flower",
     "kitchen.png": "[identify] what is this {<10><45><40><90>}",
     "beach.png": "[vqa] what is the weather like",
 }
+# held-out shapes-world scenes for the tiny quickstart model, with the kinds of prompts it was trained on
+SHAPES_EXAMPLE_PROMPTS = {
+    "red_circle.png": "[refer] the red circle",
+    "blue_square.png": "[vqa] What color is the square?",
+    "green_triangle.png": "[identify] what object is in this location {<26><34><84><92>}",
+    "yellow_circle.png": "[refer] give me the location of the yellow circle",
+}
 NO_IMAGE_YET = "Please upload an image first (drop a picture into the image box), then send your message."
+TYPE_HERE = "Type a message; start it with a task tag ([refer], [vqa], ...) or pick a shortcut"
+UPLOAD_FIRST = "Upload an image, then type here"
+SENT = gr.update(value="", placeholder=TYPE_HERE)  # the textbox after a message is sent
+FORGET_LABEL = "Each message sees only the image (earlier turns forgotten)"
 IDENTIFY_NEEDS_BOX = "For [identify], draw on the object in the image with the brush, or type its box as {<x1><y1><x2><y2>} (0-100)."
 
 logger = logging.getLogger("demo_v2")
@@ -102,12 +122,41 @@ def _save(image: Image.Image) -> str:
 
 
 def display_answer(answer: str) -> str:
-    """Chat text of an answer: phrases coloured and boxes removed when it has grounded phrases."""
-    return colour_phrases_html(answer) if "<p>" in answer else escape_markdown_tags(answer)
+    """Chat text of a finished answer: grounded phrases coloured, boxes removed, malformed box text reported."""
+    return answer_html(answer)
+
+
+def examples_for(session: ChatSession) -> list[list[str]]:
+    """(image, prompt) examples of the page: shapes-world scenes for the tiny model, everyday ones else."""
+    folder, prompts = (
+        (SHAPES_EXAMPLES_DIR, SHAPES_EXAMPLE_PROMPTS)
+        if session.knows_only_shapes
+        else (EXAMPLES_DIR, EXAMPLE_PROMPTS)
+    )
+    return [[str(folder / name), prompt] for name, prompt in prompts.items() if (folder / name).is_file()]
+
+
+def forget_earlier_turns(session: ChatSession, state: dict) -> None:
+    """Start the model's conversation over from the last image alone (the option `FORGET_LABEL`).
+
+    The official demo_v2 keeps every earlier question in the prompt (answers become '</s>'), so a `[refer]`
+    question leaves the model answering later questions with (partial) boxes; the tiny model, trained on
+    single-turn prompts, does so every time. With the option on, each message is asked as a first turn."""
+    if not state["images"]:
+        return
+    conv = session.template.copy()
+    conv.append_message(conv.roles[0], IMAGE_MESSAGE)
+    state["conv"], state["images"] = conv, state["images"][-1:]
 
 
 def respond(
-    session: ChatSession, editor: Any, text: str, state: dict | None, history: list, temperature: float
+    session: ChatSession,
+    editor: Any,
+    text: str,
+    state: dict | None,
+    history: list,
+    temperature: float,
+    forget: bool = False,
 ):
     """Send: take a new image if the editor holds one, add the [identify] box, stream the answer, draw its boxes."""
     history = list(history or [])
@@ -138,6 +187,8 @@ def respond(
         return
 
     chat = session.chat
+    if forget:
+        forget_earlier_turns(session, state)
     chat.ask(message, state["conv"])
     history += [user_message(escape_markdown_tags(message)), bot_message("")]
     answer = ""
@@ -151,19 +202,19 @@ def respond(
         ):
             answer = partial
             history[-1] = bot_message(escape_markdown_tags(answer))
-            yield "", history, state
+            yield SENT, history, state
     except Exception as error:  # keep serving: the failure becomes a chat message
         logger.exception("generation failed")
         history[-1] = bot_message(f"Sorry, generation failed: {type(error).__name__}: {error}")
         state["conv"].messages[-1][1] = "</s>"
-        yield "", history, state
+        yield SENT, history, state
         return
     state["conv"].messages[-1][1] = "</s>"  # official demo_v2: earlier answers are not fed back
     history[-1] = bot_message(display_answer(answer))
-    annotated = draw_boxes(state["last_image"], answer)
+    annotated = draw_answer(state["last_image"], answer)
     if annotated is not None:
         history.append(image_message(_save(annotated), role="assistant"))
-    yield "", history, state
+    yield SENT, history, state
 
 
 def answer_once(session: ChatSession, image: Any, message: str) -> tuple[str, Image.Image | None]:
@@ -184,7 +235,7 @@ def answer_once(session: ChatSession, image: Any, message: str) -> tuple[str, Im
         max_length=MAX_LENGTH,
         temperature=DEFAULT_TEMPERATURE,
     )
-    return answer, draw_boxes(picture, answer)
+    return answer, draw_answer(picture, answer)
 
 
 def pick_task(index: int) -> tuple[str, str]:
@@ -201,6 +252,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
             "`[identify]` name the object you draw on, `[vqa]` short answers; or no tag for free chat. "
             "[Project page](https://minigpt-v2.github.io) · [GitHub](https://github.com/Vision-CAIR/MiniGPT-4)"
         )
+        gr.Markdown(session.model_note())
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
@@ -213,7 +265,19 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     elem_id="image",
                 )
                 temperature = gr.Slider(
-                    0.1, 1.5, value=DEFAULT_TEMPERATURE, step=0.1, interactive=True, label="Temperature"
+                    0.1,
+                    1.5,
+                    value=DEFAULT_TEMPERATURE,
+                    step=0.1,
+                    interactive=True,
+                    label="Temperature",
+                    elem_id="temperature",
+                )
+                forget = gr.Checkbox(
+                    value=session.knows_only_shapes,
+                    label=FORGET_LABEL,
+                    info="Off: the official demo_v2 behaviour (earlier questions stay in the prompt).",
+                    elem_id="forget",
                 )
                 clear = gr.Button("Restart", elem_id="restart")
             with gr.Column(scale=2):
@@ -229,16 +293,12 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     textbox = gr.Textbox(
                         label="Message",
                         show_label=False,
-                        placeholder="Upload an image, then type here",
+                        placeholder=UPLOAD_FIRST,
                         scale=6,
                         elem_id="textbox",
                     )
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-        examples = [
-            [str(EXAMPLES_DIR / name), prompt]
-            for name, prompt in EXAMPLE_PROMPTS.items()
-            if (EXAMPLES_DIR / name).is_file()
-        ]
+        examples = examples_for(session)
         if examples:
             gr.Examples(examples, inputs=[editor, textbox], label="Examples")
 
@@ -246,19 +306,27 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         for trigger, name in ((textbox.submit, "ask"), (send.click, "send")):
             trigger(
                 functools.partial(respond, session),
-                [editor, textbox, state, chatbot, temperature],
+                [editor, textbox, state, chatbot, temperature, forget],
                 [textbox, chatbot, state],
                 api_name=name,
                 concurrency_id="model",
                 api_visibility="undocumented",
             )
+
+        def restart():
+            return None, [], None, gr.update(value="", placeholder=UPLOAD_FIRST), ""
+
+        # not queued: it must not wait behind a running answer, and leaves no spinner on the image box
         clear.click(
-            lambda: (None, [], None, "", ""),
+            restart,
             None,
             [state, chatbot, editor, textbox, hint],
             api_name="restart",
             api_visibility="undocumented",
+            queue=False,
         )
+        # the chat's own trash icon empties the view: the model's conversation goes with it
+        chatbot.clear(lambda: None, None, state, api_visibility="private", queue=False)
 
         # stateless endpoint for scripts: Client(url).predict(handle_file(path), "[refer] ...", api_name="/answer")
         add_answer_endpoint(

@@ -116,18 +116,26 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def draw_boxes(image: Image.Image, answer: str, display_width: int = DISPLAY_WIDTH) -> Image.Image | None:
     """The image resized to `display_width` (aspect kept) with the answer's boxes and phrase labels drawn.
 
-    Returns None when the answer has no box. Each phrase gets its own colour; a box is a 3-px rectangle with
-    the phrase on a filled label above it (inside the image when the box touches the top).
+    Returns None when the answer has no box (official parsing, `parse_boxes`). Each phrase gets its own colour;
+    a box is a 3-px rectangle with the phrase on a filled label above it (inside the image when the box touches
+    the top).
     """
-    width = display_width
+    canvas = _display_canvas(image, display_width)
+    return _render(canvas, parse_boxes(answer, *canvas.size))
+
+
+def _display_canvas(image: Image.Image, display_width: int) -> Image.Image:
     height = max(1, round(image.height * display_width / image.width))
-    canvas = image.convert("RGB").resize((width, height), Image.BICUBIC)
-    boxes = parse_boxes(answer, width, height)
+    return image.convert("RGB").resize((display_width, height), Image.BICUBIC)
+
+
+def _render(canvas: Image.Image, boxes: list[GroundedBox]) -> Image.Image | None:
+    """Draw `boxes` (pixels of `canvas`) on `canvas`; None when there is none."""
     if not boxes:
         return None
     colours = phrase_colours(boxes)
     draw = ImageDraw.Draw(canvas)
-    font = _font(max(12, width // 32))
+    font = _font(max(12, canvas.width // 32))
     for box in boxes:
         colour = colours[box.phrase]
         x1, x2 = sorted((box.x1, box.x2))
@@ -191,3 +199,99 @@ def format_box(box: tuple[int, int, int, int]) -> str:
 def has_box(text: str) -> bool:
     """True when the text already holds a `{<x1><y1><x2><y2>}` box."""
     return _BOX.search(text) is not None
+
+
+# --- strict reading for display (the demos): well-formed boxes drawn, anything else reported -----------------
+_BOX_TEXT = r"\{\s*<-?\d+>\s*<-?\d+>\s*<-?\d+>\s*<-?\d+>\s*\}"
+_GROUP_STRICT = re.compile(
+    r"<p>([^<>{}]*)</p>\s*(" + _BOX_TEXT + r"(?:\s*<delim>\s*" + _BOX_TEXT + r")*)", re.DOTALL
+)
+_BARE_BOX = re.compile(_BOX_TEXT)
+# what is left of box markup once the well-formed parts are taken out: a stray tag, brace or "<12>" piece
+_MARKUP_PIECE = r"(?:</?p>|<delim>|[{}]|<?-?\d+>|<-?\d+)"
+_MARKUP_LEFT = re.compile(_MARKUP_PIECE + r"(?:\s*" + _MARKUP_PIECE + r")*")
+_BARE_MARK = "\x00box{}\x00"  # where a bare box stood in `GroundedAnswer.text` (replaced by `answer_html`)
+
+
+@dataclass(frozen=True)
+class GroundedAnswer:
+    """An answer read for display: `boxes` in 0-100 units (only well-formed, in-range ones), `text` without any
+    box markup (phrases kept), `phrases` as (phrase, box indices), `problems` the malformed pieces, verbatim."""
+
+    boxes: list[GroundedBox]
+    text: str
+    problems: list[str]
+
+
+def read_answer(answer: str) -> GroundedAnswer:
+    """Strict reading of a grounded answer for the demos (the official demo draws any 4 integers; we draw only
+    complete `{<x1><y1><x2><y2>}` boxes with coordinates in 0-100 and report every other piece of markup).
+
+    `<p>phrase</p> {box}<delim>{box}` gives one box per {box} with the phrase; a bare `{box}` outside a group
+    gives a phrase-less box (the [refer] answer). Broken forms, e.g. `a red circle</p>a red circle` or
+    `0><28><70><88>}` (a box whose start was cut), are listed in `problems` and never drawn. A bare box's place
+    in `text` is marked for `answer_html`."""
+    boxes: list[GroundedBox] = []
+    problems: list[str] = []
+
+    def _box(text: str, phrase: str | None) -> None:
+        values = [int(v) for v in _INTEGER.findall(text)]
+        if all(0 <= v <= BOX_SCALE for v in values) and values[0] < values[2] and values[1] < values[3]:
+            boxes.append(GroundedBox(phrase, *(float(v) for v in values)))
+        else:
+            problems.append(text.strip())
+
+    def group(match: re.Match) -> str:
+        phrase = match.group(1).strip()
+        for box_text in _BARE_BOX.findall(match.group(2)):
+            _box(box_text, phrase)
+        return phrase
+
+    text = _GROUP_STRICT.sub(group, answer)
+
+    def bare(match: re.Match) -> str:
+        count = len(boxes)
+        _box(match.group(0), None)
+        return _BARE_MARK.format(count) if len(boxes) > count else ""
+
+    text = _BARE_BOX.sub(bare, text)
+    problems += [piece.strip() for piece in _MARKUP_LEFT.findall(text) if piece.strip()]
+    text = _MARKUP_LEFT.sub(" ", text)
+    return GroundedAnswer(boxes, re.sub(r"\s+", " ", text).strip(), problems)
+
+
+def answer_html(answer: str) -> str:
+    """The chat text of an answer: markup never shown raw. Grounded phrases in their box colour, boxes removed,
+    and a note naming any malformed box text (which is not drawn)."""
+    read = read_answer(answer)
+    colours = phrase_colours(read.boxes)
+    text = html.escape(read.text, quote=False)
+    for phrase, colour in colours.items():
+        if phrase:
+            hex_colour = "#{:02x}{:02x}{:02x}".format(*colour)
+            escaped = html.escape(phrase, quote=False)
+            text = text.replace(
+                escaped, f'<span style="color:{hex_colour}; font-weight:bold">{escaped}</span>', 1
+            )
+    for index, box in enumerate(read.boxes):  # a bare [refer] box: its coordinates in its colour
+        hex_colour = "#{:02x}{:02x}{:02x}".format(*colours[box.phrase])
+        where = "box ({:g}, {:g})-({:g}, {:g})".format(*box.xyxy)
+        text = text.replace(
+            html.escape(_BARE_MARK.format(index)),
+            f'<span style="color:{hex_colour}; font-weight:bold">{where}</span>',
+        )
+    if read.problems:
+        shown = ", ".join(f"`{p}`" for p in read.problems[:3])
+        text = f"{text} (malformed box text in the answer, not drawn: {shown})".strip()
+    return text or "(empty answer)"
+
+
+def draw_answer(image: Image.Image, answer: str, display_width: int = DISPLAY_WIDTH) -> Image.Image | None:
+    """Like `draw_boxes`, for the strictly read boxes of `answer` (`read_answer`); None when it has none."""
+    canvas = _display_canvas(image, display_width)
+    sx, sy = canvas.width / BOX_SCALE, canvas.height / BOX_SCALE
+    boxes = [
+        GroundedBox(box.phrase, box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy)
+        for box in read_answer(answer).boxes
+    ]
+    return _render(canvas, boxes)

@@ -33,9 +33,18 @@ from PIL import Image
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWPORT = {"width": 1280, "height": 1000}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-# gradio's status tracker: "pending" while queued, "generating" while streaming into a component
-BUSY_SELECTOR = "[data-testid=status-tracker].pending, [data-testid=status-tracker].generating, .generating"
+# WebGL through SwiftShader: without it the v2 image editor (PixiJS) shows an upload but sends no image
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+]
+# gradio's status tracker over an output component: class "hide" when idle; shown (timer, "queue: n",
+# "processing", class "pending"/"generating" while streaming) as long as an event writing to it runs
+BUSY_JS = """() => Array.from(document.querySelectorAll('[data-testid=status-tracker]')).some(
+    e => !e.classList.contains('hide') && e.offsetParent !== null) || document.querySelector('.generating') !== null"""
 ANSWER_TIMEOUT_S = 60.0
 
 
@@ -110,8 +119,15 @@ class DemoPage:
 
     # --- actions -------------------------------------------------------------------------------------------
     def upload(self, elem_id: str, path: str | Path) -> None:
-        """Put a file into an image/file component (its own hidden file input, as a drop or click would)."""
-        self.element(elem_id).locator("input[type=file]").first.set_input_files(str(path))
+        """Put a file into an image/file component (its own hidden file input, as a drop would) or, for an
+        upload button, choose it in the file dialog the click opens."""
+        inputs = self.element(elem_id).locator("input[type=file]")
+        if inputs.count():
+            inputs.first.set_input_files(str(path))
+        else:
+            with self.page.expect_file_chooser() as chooser:
+                self.element(elem_id).click()
+            chooser.value.set_files(str(path))
         self.wait_idle()
 
     def click(self, elem_id: str) -> None:
@@ -120,6 +136,12 @@ class DemoPage:
     def type(self, elem_id: str, text: str) -> None:
         box = self.element(elem_id).locator("textarea, input[type=text]").first
         box.fill(text)
+
+    def set_number(self, elem_id: str, value: float) -> None:
+        """Set a slider/number component through its number box."""
+        box = self.element(elem_id).locator("input[type=number]").first
+        box.fill(str(value))
+        box.press("Enter")
 
     def ask(self, elem_id: str, text: str, send: str | None = None) -> None:
         """Type `text` into the textbox and press Enter (or click the `send` button)."""
@@ -132,7 +154,7 @@ class DemoPage:
     # --- reading the page ----------------------------------------------------------------------------------
     def busy(self) -> bool:
         """True while any component shows gradio's queued/processing spinner."""
-        return self.page.locator(BUSY_SELECTOR).count() > 0
+        return bool(self.page.evaluate(BUSY_JS))
 
     def wait_idle(self, timeout_s: float = ANSWER_TIMEOUT_S, settle_s: float = 0.3) -> None:
         """Wait until no spinner is shown (checked twice `settle_s` apart: an event may be about to start)."""
@@ -143,7 +165,8 @@ class DemoPage:
                 time.sleep(settle_s)
                 if not self.busy():
                     return
-        raise AssertionError(f"the page still shows a spinner after {timeout_s:.0f} s")
+        shot = self.screenshot(ARTIFACTS / "failure.png")
+        raise AssertionError(f"the page still shows a spinner after {timeout_s:.0f} s (page: {shot})")
 
     def bot_messages(self, chatbot: str) -> list[str]:
         return [text.strip() for text in self.element(chatbot).locator("[data-testid=bot]").all_inner_texts()]
@@ -162,7 +185,8 @@ class DemoPage:
             if texts and (previous is None or len(self.bot_messages(chatbot)) > previous):
                 return texts[-1]
             time.sleep(0.2)
-        raise AssertionError(f"no answer appeared in #{chatbot} within {timeout_s:.0f} s")
+        shot = self.screenshot(ARTIFACTS / "failure.png")
+        raise AssertionError(f"no answer appeared in #{chatbot} within {timeout_s:.0f} s (page: {shot})")
 
     def chat_images(self, chatbot: str, role: str = "bot") -> list[Image.Image]:
         """The images shown in the chat's `role` messages ("bot" or "user"), fetched as the browser sees them."""
@@ -176,11 +200,24 @@ class DemoPage:
         return images
 
     def component_image(self, elem_id: str) -> Image.Image | None:
-        """The image an image component currently displays (None when empty)."""
+        """What an image component currently displays, or None when it shows no picture (no img/canvas, or one
+        of nearly a single colour: an image editor keeps an empty canvas)."""
         imgs = self.element(elem_id).locator("img, canvas")
-        if imgs.count() == 0:
+        if imgs.count() == 0 or not imgs.first.is_visible():
             return None
-        return Image.open(io.BytesIO(imgs.first.screenshot())).convert("RGB")
+        shown = Image.open(io.BytesIO(imgs.first.screenshot())).convert("RGB")
+        pixels = np.asarray(shown).reshape(-1, 3)
+        _, counts = np.unique(pixels // 16, axis=0, return_counts=True)
+        return None if counts.max() / counts.sum() > 0.98 else shown
+
+    def wait_no_image(self, elem_id: str, timeout_s: float = 5.0) -> bool:
+        """True once the image component shows no picture (it may redraw a moment after the event ended)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.component_image(elem_id) is None:
+                return True
+            time.sleep(0.2)
+        return False
 
     def placeholder(self, elem_id: str) -> str:
         return (

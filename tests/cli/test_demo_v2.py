@@ -92,15 +92,20 @@ def _editor(images, name: str, sketch: bool = False) -> dict:
 
 
 def test_ui_identify_uses_the_drawn_box_and_images_accumulate(client, session, images):
-    _, history = client.predict(None, "hello", [], 0.6, api_name="/send")
+    _, history = client.predict(None, "hello", [], 0.6, False, api_name="/send")
     assert _texts(history) == [demo_v2.NO_IMAGE_YET]
     _, history = client.predict(
-        _editor(images, "grey.png"), "[identify] what is this", [], 0.6, api_name="/send"
+        _editor(images, "grey.png"), "[identify] what is this", [], 0.6, False, api_name="/send"
     )
     assert _texts(history)[-1] == demo_v2.IDENTIFY_NEEDS_BOX
     with forced_answer(session, "a red sign"):
         _, history = client.predict(
-            _editor(images, "grey.png", sketch=True), "[identify] what is this", [], 0.6, api_name="/send"
+            _editor(images, "grey.png", sketch=True),
+            "[identify] what is this",
+            [],
+            0.6,
+            False,
+            api_name="/send",
         )
     texts = _texts(history)
     assert texts[-2] == "[identify] what is this {&lt;25&gt;&lt;25&gt;&lt;74&gt;&lt;74&gt;}"
@@ -108,7 +113,7 @@ def test_ui_identify_uses_the_drawn_box_and_images_accumulate(client, session, i
     assert len(_files(history)) == 1  # the preview of the drawn box (the image joined on the previous send)
     with forced_answer(session, "<p>a blue square</p> {<0><0><100><100>}"):
         _, history = client.predict(
-            _editor(images, "blue.png"), "[grounding] describe", [], 0.6, api_name="/ask"
+            _editor(images, "blue.png"), "[grounding] describe", [], 0.6, False, api_name="/ask"
         )
     assert "a blue square</span>" in _texts(history)[-1]
     assert len(_files(history)) == 2  # the new image, then the answer's boxes
@@ -138,3 +143,18 @@ def test_task_shortcuts_fill_the_official_prefixes():
         "[identify] what is this ",
         "[vqa] ",
     ]
+
+
+def test_forget_option_asks_each_message_as_a_first_turn(session, images):
+    """Official: earlier questions stay in the prompt (a [refer] turn pulls later answers into boxes); with the
+    option the prompt holds the last image and the new question only."""
+    editor = {"background": Image.open(images / "grey.png"), "layers": []}
+    with forced_answer(session, "{<10><20><30><40>}"):
+        *_, (_, history, state) = demo_v2.respond(session, editor, "[refer] the sign", None, [], 0.6)
+    with forced_answer(session, "grey"):
+        *_, (_, _, kept) = demo_v2.respond(session, editor, "[vqa] what colour", state, history, 0.6)
+    assert "[refer] the sign" in kept["conv"].get_prompt()
+    with forced_answer(session, "grey"):
+        *_, (_, _, fresh) = demo_v2.respond(session, editor, "[vqa] what colour", kept, history, 0.6, True)
+    prompt = fresh["conv"].get_prompt()
+    assert "[refer]" not in prompt and prompt.count("<ImageHere>") == 1 and "[vqa] what colour" in prompt

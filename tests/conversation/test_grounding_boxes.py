@@ -9,12 +9,15 @@ from PIL import Image
 from minigpt4.conversation.grounding_boxes import (
     PALETTE,
     GroundedBox,
+    answer_html,
     box_from_mask,
     colour_phrases_html,
+    draw_answer,
     draw_boxes,
     format_box,
     has_box,
     parse_boxes,
+    read_answer,
 )
 
 
@@ -66,3 +69,29 @@ def test_box_from_mask_and_format():
     assert has_box("[identify] what is this " + format_box(box))
     assert not has_box("[identify] what is this")
     assert box_from_mask(np.zeros((10, 10))) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "boxes", "text", "problem"),
+    [
+        ("<p>a red circle</p> {<10><20><30><40>}", 1, "a red circle", None),
+        ("<p>car</p> {<0><0><50><50>}<delim>{<50><50><100><100>}", 2, "car", None),
+        ("{<30><42><81><93>}", 1, "", None),  # the [refer] answer
+        ("a red circle</p>a red circle", 0, "a red circle a red circle", "</p>"),
+        ("0><28><70><88>}", 0, "", "0><28><70><88>}"),  # a box whose start was cut
+        ("<p>cut</p> {<1><2>", 0, "cut", "{<1><2>"),
+        ("<p>x</p> {<50><20><30><40>}", 0, "x", "{<50><20><30><40>}"),  # x2 < x1
+        ("red", 0, "red", None),
+    ],
+)
+def test_read_answer_draws_only_well_formed_boxes_and_reports_the_rest(answer, boxes, text, problem):
+    read = read_answer(answer)
+    assert len(read.boxes) == boxes
+    assert read.text.replace("\x00box0\x00", "") == text
+    if problem is None:
+        assert read.problems == []
+    else:
+        assert any(problem in p for p in read.problems), read.problems
+        assert "malformed box text" in answer_html(answer) and "&lt;p&gt;" not in answer_html(answer)
+    drawn = draw_answer(Image.new("RGB", (100, 100)), answer)
+    assert (drawn is None) == (boxes == 0)
