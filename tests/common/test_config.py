@@ -79,6 +79,8 @@ def test_official_yamls_merge(repo_root):
     for path in sorted((repo_root / "train_configs").glob("*.yaml")) + sorted(
         (repo_root / "eval_configs").glob("*.yaml")
     ):
+        if path.name.startswith("minigpt5_") and path.name.endswith("_eval.yaml"):
+            continue  # eval_minigpt5.py's own format (model.zoo + metrics), checked in tests/evaluation
         merged = merge_config(path)
         assert merged.model.arch in ("minigpt4", "minigpt_v2", "minigpt5"), path
 
