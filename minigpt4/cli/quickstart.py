@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MINIGPT4_QUICKSTART"] = str(output_root().resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     quiet_known_warnings()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(thread_count())
 
     from minigpt4.cli.quickstart_minigpt5 import results_rows, run_minigpt5, run_only_minigpt5
     from minigpt4.datasets.shapes import generate_world
@@ -200,20 +200,27 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(results_rows(run_only_minigpt5(list(args.options))["minigpt5"])))
         return 0
     steps = len(STAGES) + 3
+    seconds: dict[str, float] = {}
+    mark = time.time()
     say(f"[1/{steps}] shapes world -> {world_root()}")
     generate_world(world_root(), **WORLD)
+    mark = _lap(seconds, "world", mark)
     say(f"[2/{steps}] pretrain the tiny image encoder -> {output_root() / VIT_FILE}")
     pretrain_image_encoder()
+    mark = _lap(seconds, "encoder", mark)
     checkpoints = {}
     for index, (cfg_path, job_id, init_from) in enumerate(STAGES, start=3):
         say(f"[{index}/{steps}] train {job_id} ({cfg_path})")
         checkpoints[job_id] = train_stage(cfg_path, job_id, init_from, list(args.options))
+        mark = _lap(seconds, job_id, mark)
 
     say(f"[{steps}/{steps}] evaluate on held-out shapes")
     # the evaluation runner resumes from the predictions it finds; these are new models
     shutil.rmtree(output_root() / "eval", ignore_errors=True)
     caption_acc, caption_chance_level = evaluate_captions(checkpoints["minigpt4_tiny"])
+    mark = _lap(seconds, "evaluate_captions", mark)
     scores = evaluate_v2(checkpoints["minigpt_v2_tiny"])
+    mark = _lap(seconds, "evaluate_v2", mark)
     vqa, grounding = scores["gqa"], scores["refcoco"]
     results = {
         "caption_acc": caption_acc,
@@ -223,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         "grounding_acc50": grounding.score / 100,
         "grounding_acc50_chance": grounding.chance / 100,
         "seconds_minigpt4_v2": round(time.time() - start, 1),
+        "seconds_by_step": seconds,
+        "threads": torch.get_num_threads(),
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
     }
     results["minigpt5"] = run_minigpt5(checkpoints["minigpt4_tiny"], list(args.options))
@@ -236,6 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         f"Python API: inference_model({ZOO_NAMES['minigpt_v2_tiny']!r}, image)  (copies in {published[0].parent})"
     )
     return 0
+
+
+def thread_count() -> int:
+    """OMP_NUM_THREADS when the user set it (on a machine shared with other jobs one thread can be several times
+    faster than one per core), else one per core."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, os.cpu_count() or 1)
+
+
+def _lap(seconds: dict[str, float], name: str, mark: float) -> float:
+    now = time.time()
+    seconds[name] = round(now - mark, 1)
+    return now
 
 
 def results_table(results: dict[str, Any]) -> str:

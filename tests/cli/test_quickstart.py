@@ -37,3 +37,16 @@ def test_published_runs_carry_their_encoder(tmp_path, monkeypatch):
             torch.load(config.model.vit_ckpt, weights_only=True)["cls_token"], torch.ones(1, 1, 4)
         )
         assert (folder / "checkpoint_best.pth").is_file()
+
+
+def test_thread_count_follows_omp_num_threads_when_set(monkeypatch):
+    import os
+
+    from minigpt4.cli.quickstart import thread_count
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thread_count() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert thread_count() == max(1, os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")  # not a count: one thread per core, as unset
+    assert thread_count() == max(1, os.cpu_count() or 1)
