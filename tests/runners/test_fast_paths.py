@@ -126,6 +126,7 @@ def test_image_feature_cache_without_frozen_qformer_stores_patches():
     samples = {**CaptionDataset()[0], "answer": [ANSWERS[0]]}
     samples["image"] = samples["image"][None]
     samples["instruction_input"] = [samples["instruction_input"]]
+
     def loss():
         torch.manual_seed(0)  # the trainable Q-Former runs its dropout
         return model(samples)["loss"]
