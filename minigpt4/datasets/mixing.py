@@ -328,6 +328,8 @@ def build_train_loader(
         collate = getattr(dataset, "collater", collate_samples)
         generator = torch.Generator().manual_seed(seed + rank)  # seeds the workers' python/torch RNGs
         if isinstance(dataset, IterableDataset):
+            if length_bucket_batches > 0:
+                logger.info("run.length_bucket_batches: %s is a stream, its batches are not bucketed", name)
             loader = DataLoader(
                 dataset,
                 batch_size=batch_size,

@@ -51,7 +51,8 @@ class ImageFeatureCache:
         The missing images run through `compute` together, in batch order (a batch seen before costs no
         forward at all). The per-image loop below is dictionary work on B digests, not tensor maths: the
         bench (`bench/bench_feature_cache.py`) measures it with the rest of the cached step."""
-        keys = [image_digest(image) for image in images]
+        pixels = images.detach().to("cpu")  # one device-to-host copy per batch, not one per image
+        keys = [image_digest(image) for image in pixels]
         first_index: dict[bytes, int] = {}
         for index, key in enumerate(keys):
             first_index.setdefault(key, index)  # an image twice in one batch is computed once
