@@ -19,6 +19,7 @@ BENCHES=(
   "model_overhead|60|$PY bench/bench_model_overhead.py --steps 20 --device cuda"
   "chat_decode|60|$PY bench/bench_chat_decode.py --repeats 7 --device cuda"
   "eval_batching|60|$PY bench/bench_eval_batching.py --device cuda"
+  "feature_cache|45|$PY bench/bench_feature_cache.py --repeats 5 --device cuda"
 )
 
 for entry in "${BENCHES[@]}"; do

@@ -81,6 +81,10 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "job_id": TEXT,
     "max_iters": INTEGER,  # stop after this many global steps (smoke runs); absent = max_epoch*iters_per_epoch
     "progress_bar": FLAG,
+    # ours, fast paths (README "Fast paths"); absent/false/0 = the official recipe
+    "cache_image_features": FLAG,  # reuse the frozen image side's output per processed image across epochs
+    "length_bucket_batches": INTEGER,  # sort each window of N batches by text length; 0 = shuffled batches
+    "compile_image_encoder": FLAG,  # torch.compile the frozen EVA ViT
     # ours, MiniGPT-5 (runner_minigpt5, task minigpt5_generation)
     "adam_eps": NUMBER,  # AdamW eps (official MiniGPT-5: 1e-8)
     "mapper_lr_scale": NUMBER,  # lr multiplier of the output mapper (official stage 1: 10, stage 2: 1)

@@ -57,6 +57,79 @@ class ResumableDistributedSampler(DistributedSampler):
         return max(0, super().__len__() - self.skip)
 
 
+# record keys that name an image or a sample rather than hold text the model reads
+IDENTITY_KEYS = frozenset({"id", "image", "image_id", "img_id", "image_path", "file_name", "path", "url"})
+
+
+def record_text_length(record: Any) -> int:
+    """Characters of text in an annotation record (nested dicts and lists), identity fields left out: the
+    length proxy `run.length_bucket_batches` sorts by, cheap because no image is opened."""
+    if isinstance(record, str):
+        return len(record)
+    if isinstance(record, Mapping):
+        return sum(record_text_length(v) for k, v in record.items() if str(k) not in IDENTITY_KEYS)
+    if isinstance(record, (list, tuple)):
+        return sum(record_text_length(v) for v in record)
+    return 0
+
+
+def text_lengths(dataset: Any, name: str) -> list[int]:
+    """One length per sample: `dataset.text_length(i)` where defined, else from `dataset.annotation` records."""
+    if hasattr(dataset, "text_length"):
+        return [int(dataset.text_length(index)) for index in range(len(dataset))]
+    records = getattr(dataset, "annotation", None)
+    if records is None or len(records) != len(dataset):
+        raise ConfigError(
+            f"run.length_bucket_batches: dataset {name!r} ({type(dataset).__name__}) has no annotation records "
+            "to measure text length from; give it a text_length(index) method or set run.length_bucket_batches=0"
+        )
+    return [record_text_length(record) for record in records]
+
+
+class LengthBucketedSampler(ResumableDistributedSampler):
+    """This rank's shuffled indices of the epoch, regrouped so that each batch holds samples of similar text
+    length (less padding), in an order fixed by (seed, epoch).
+
+    The shuffled order is cut into windows of `window_batches * batch_size` indices; each window is sorted by
+    length (stable) and cut into batches; the full batches of the epoch are then shuffled, so long batches do not
+    all come last, and the leftover indices (fewer than a batch, dropped by the loader's drop_last) go at the
+    end. Every batch is `batch_size` consecutive indices, so `skip` (batches drawn x batch_size) resumes
+    mid-epoch exactly as for the plain sampler."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int,
+        rank: int,
+        seed: int,
+        lengths: list[int],
+        batch_size: int,
+        window_batches: int,
+    ) -> None:
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False
+        )
+        self.lengths = lengths
+        self.batch_size = int(batch_size)
+        self.window_batches = int(window_batches)
+
+    def epoch_indices(self) -> list[int]:
+        """All of this rank's indices for the current epoch, before `skip`."""
+        indices = list(DistributedSampler.__iter__(self))
+        window = self.batch_size * self.window_batches
+        ordered: list[int] = []
+        for start in range(0, len(indices), window):
+            ordered += sorted(indices[start : start + window], key=self.lengths.__getitem__)
+        full = len(ordered) // self.batch_size * self.batch_size
+        batches = [ordered[start : start + self.batch_size] for start in range(0, full, self.batch_size)]
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(batches), generator=generator).tolist()
+        return [index for batch in order for index in batches[batch]] + ordered[full:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_indices()[self.skip :])
+
+
 class IterLoader:
     """An endless iterator over `dataloader` that counts epochs and the batches drawn in the current epoch."""
 
@@ -201,6 +274,31 @@ class MultiIterLoader:
                 loader.load_state_dict(state["loaders"][name])
 
 
+def map_style_sampler(
+    dataset: Dataset,
+    name: str,
+    batch_size: int,
+    seed: int,
+    rank: int,
+    world_size: int,
+    length_bucket_batches: int = 0,
+) -> ResumableDistributedSampler:
+    """The official shuffled sampler, or with `length_bucket_batches` > 0 the length-bucketed one."""
+    if length_bucket_batches > 0:
+        return LengthBucketedSampler(
+            dataset,
+            num_replicas=world_size,
+            rank=rank,
+            seed=seed,
+            lengths=text_lengths(dataset, name),
+            batch_size=batch_size,
+            window_batches=length_bucket_batches,
+        )
+    return ResumableDistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+    )
+
+
 def build_train_loader(
     datasets: Mapping[str, Any],
     batch_sizes: Mapping[str, int],
@@ -210,8 +308,12 @@ def build_train_loader(
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
+    length_bucket_batches: int = 0,
 ) -> MultiIterLoader:
     """One infinite loader per dataset, mixed by `sample_ratios` (all 1 when None), seeded per rank.
+
+    `length_bucket_batches` > 0 (`run.length_bucket_batches`): map-style datasets batch samples of similar text
+    length (`LengthBucketedSampler`); 0 keeps the official shuffled batches. Streams are not bucketed.
 
     `datasets`: name -> map-style dataset or IterableDataset (webdataset pipeline). Batches are dicts (see
     `collate.py`): `image` (B, 3, H, W) where the dataset has images, lists of str for the text fields.
@@ -226,6 +328,8 @@ def build_train_loader(
         collate = getattr(dataset, "collater", collate_samples)
         generator = torch.Generator().manual_seed(seed + rank)  # seeds the workers' python/torch RNGs
         if isinstance(dataset, IterableDataset):
+            if length_bucket_batches > 0:
+                logger.info("run.length_bucket_batches: %s is a stream, its batches are not bucketed", name)
             loader = DataLoader(
                 dataset,
                 batch_size=batch_size,
@@ -235,8 +339,8 @@ def build_train_loader(
                 generator=generator,
             )
         else:
-            sampler = ResumableDistributedSampler(
-                dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+            sampler = map_style_sampler(
+                dataset, name, batch_size, seed, rank, world_size, length_bucket_batches
             )
             loader = DataLoader(
                 dataset,

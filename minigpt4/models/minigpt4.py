@@ -80,15 +80,22 @@ class MiniGPT4(MiniGPTBase):
             # the official code logs random.choice(prompt_list) here; that draw moves the RNG, so we make it too
             logger.info("Prompt Example \n%s", random.choice(self.prompt_list) if self.prompt_list else "")
 
-    def project_patches(self, patches: Tensor) -> Tensor:
-        """patches (B, 1+P, W) -> (B, T, D_llm): Q-Former queries (T = num_query_token), else the base class's
-        4-token concatenation (T = P/4)."""
+    def connect(self, patches: Tensor) -> Tensor:
+        """patches (B, 1+P, W) -> Q-Former query outputs (B, Q, H) (Q = num_query_token), else the base
+        class's 4-token concatenation (B, P/4, 4W)."""
         if not self.has_qformer:
-            return super().project_patches(patches)
+            return super().connect(patches)
         image_atts = torch.ones(patches.shape[:-1], dtype=torch.long, device=patches.device)
         query_tokens = self.query_tokens.expand(patches.shape[0], -1, -1)
-        query_output = self.Qformer.bert(query_tokens, patches, image_atts)  # (B, Q, H)
-        return self.llama_proj(query_output)
+        return self.Qformer.bert(query_tokens, patches, image_atts)  # (B, Q, H)
+
+    @property
+    def connector_is_frozen(self) -> bool:
+        if not self.has_qformer:
+            return True
+        return not self.query_tokens.requires_grad and not any(
+            p.requires_grad for p in self.Qformer.parameters()
+        )
 
     def load_blip2_qformer(self, path: str) -> None:
         """BLIP-2 checkpoint (`{"model": ...}`): Q-Former, query_tokens and ln_vision; the rest is reported unused."""

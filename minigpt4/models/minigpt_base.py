@@ -29,6 +29,7 @@ from minigpt4.models.eva_vit import (
     convert_weights_to_fp16,
     interpolate_pos_embed,
 )
+from minigpt4.models.feature_cache import ImageFeatureCache
 from minigpt4.models.generation import GenerationMixin
 from minigpt4.models.llm import LlmSettings, has_weight_files, load_llm, load_tokenizer, parse_dtype
 from minigpt4.models.options import resolve_path
@@ -93,6 +94,7 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         self.end_sym = end_sym
         self.prompt_list: list[str] = []
         self.autocast_dtype = parse_dtype(autocast_dtype)
+        self.image_feature_cache: ImageFeatureCache | None = None  # run.cache_image_features
 
     @classmethod
     def default_config_path(cls, model_type: str) -> Path:
@@ -212,15 +214,61 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         if image.ndim > 4:
             image = image.reshape(-1, *image.shape[-3:])
         with self.maybe_autocast():
-            patches = self.ln_vision(self.visual_encoder(image)).to(device)  # (B, 1+P, W)
-            image_embeds = self.project_patches(patches)  # (B, T, D_llm)
+            if self.image_feature_cache is not None:
+                features = self.image_feature_cache.features_for(image, self.frozen_image_features)
+            else:
+                features = self.frozen_image_features(image)
+            image_embeds = self.project_frozen_features(features)  # (B, T, D_llm)
             atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=device)
         return image_embeds, atts
 
+    def frozen_image_features(self, image: Tensor) -> Tensor:
+        """image (B, 3, H, W) -> ViT patches (B, 1+P, W) after ln_vision, then through the connector while it
+        is frozen (`connector_is_frozen`): everything before the first trainable module, what the feature cache
+        stores. `project_frozen_features` finishes the path; together they are `project_patches(patches)`."""
+        patches = self.ln_vision(self.visual_encoder(image)).to(image.device)  # (B, 1+P, W)
+        return self.connect(patches) if self.connector_is_frozen else patches
+
+    def project_frozen_features(self, features: Tensor) -> Tensor:
+        """`frozen_image_features`' output -> image embeds (B, T, D_llm)."""
+        return self.llama_proj(features) if self.connector_is_frozen else self.project_patches(features)
+
     def project_patches(self, patches: Tensor) -> Tensor:
+        """patches (B, 1+P, W) -> connector -> llama_proj -> (B, T, D_llm)."""
+        return self.llama_proj(self.connect(patches))
+
+    def connect(self, patches: Tensor) -> Tensor:
         """No-Q-Former path (Llama-2 MiniGPT-4, v2): patches (B, 1+P, W), class token dropped, 4 neighbours
-        concatenated -> llama_proj -> (B, P/4, D_llm). Models with another connector override this."""
-        return self.llama_proj(concat_neighbours(patches[:, 1:, :]))
+        concatenated -> (B, P/4, 4W). Models with another connector override this and `connector_is_frozen`."""
+        return concat_neighbours(patches[:, 1:, :])
+
+    @property
+    def connector_is_frozen(self) -> bool:
+        """Whether `connect` has no trainable tensor (the 4-token concatenation has none)."""
+        return True
+
+    # -- fast paths (run options; the official recipe leaves them off) ---------------------
+
+    def enable_image_feature_cache(self, storage_device: str | torch.device = "cpu") -> ImageFeatureCache:
+        """Cache `frozen_image_features` per processed image (see feature_cache.py). Refused when a part of
+        the image side before the connector trains, since its output then changes every step."""
+        training = [
+            name
+            for name in ("visual_encoder", "ln_vision")
+            if any(p.requires_grad for p in getattr(self, name).parameters())
+        ]
+        if training:
+            raise ConfigError(
+                f"run.cache_image_features needs a frozen image encoder, but {' and '.join(training)} "
+                "train (model.freeze_vit is False); set model.freeze_vit=True or "
+                "run.cache_image_features=False"
+            )
+        self.image_feature_cache = ImageFeatureCache(storage_device)
+        return self.image_feature_cache
+
+    def compile_image_encoder(self, **compile_kwargs: Any) -> None:
+        """torch.compile the EVA ViT in place (`nn.Module.compile`: state-dict keys unchanged)."""
+        self.visual_encoder.compile(**compile_kwargs)
 
     @property
     def pad_token_id(self) -> int:

@@ -22,6 +22,11 @@ class BaseProcessor:
     def __call__(self, item: Any) -> Any:
         return item
 
+    @property
+    def is_random(self) -> bool:
+        """Whether two calls on the same item can differ (random augmentation): its outputs cannot be cached."""
+        return False
+
     @classmethod
     def from_config(cls, cfg: Any = None) -> BaseProcessor:
         return cls()

@@ -127,6 +127,10 @@ class Blip2ImageTrainProcessor(BlipImageBaseProcessor):
         self.max_scale = float(max_scale)
         self.random_resized_crop = bool(random_resized_crop)
 
+    @property
+    def is_random(self) -> bool:
+        return self.random_resized_crop
+
     def resize(self, image: Image.Image) -> Image.Image:
         if not self.random_resized_crop:
             return resize_square(image, self.image_size)
@@ -213,6 +217,10 @@ class Minigpt5ImageProcessor(BaseProcessor):
         self.normalize = bool(normalize)
         self.mean = tuple(mean) if mean is not None else self.default_mean
         self.std = tuple(std) if std is not None else self.default_std
+
+    @property
+    def is_random(self) -> bool:
+        return self.random_flip
 
     def __call__(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
         if image.mode != "RGB":

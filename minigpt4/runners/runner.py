@@ -26,6 +26,7 @@ from minigpt4.common.optims import build_lr_scheduler
 from minigpt4.common.registry import registry
 from minigpt4.datasets.mixing import build_train_loader, loader_settings
 from minigpt4.runners import checkpointing, parallel
+from minigpt4.runners.fast_paths import apply_fast_paths
 from minigpt4.runners.loop import LoopState, train_epoch
 from minigpt4.runners.metrics import RunMetrics
 from minigpt4.runners.optimization import Stepper, amp_dtype, autocast, build_optimizer, build_scaler
@@ -68,6 +69,7 @@ class RunnerBase:
         self.max_steps = int(self.run_cfg.get("max_iters") or self.max_epoch * self.iters_per_epoch)
         self.amp_dtype = amp_dtype(self.run_cfg)
 
+        apply_fast_paths(model, self.run_cfg, {name: splits["train"] for name, splits in datasets.items()})
         self.unwrapped_model = model.to(self.device)
         self.model = parallel.wrap(model, self.run_cfg, self.device)
         self.optimizer = build_optimizer(self.model, self.run_cfg)
@@ -84,6 +86,7 @@ class RunnerBase:
             rank=get_rank(),
             world_size=get_world_size(),
             pin_memory=self.device.type == "cuda",
+            length_bucket_batches=int(self.run_cfg.get("length_bucket_batches", 0) or 0),
         )
         self.state = LoopState()
         self.config_dict = OmegaConf.to_container(cfg.config, resolve=True)

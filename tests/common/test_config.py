@@ -105,6 +105,21 @@ def test_official_yamls_merge(repo_root):
             "--options: run.max_epoch = 'three' has the wrong type: expected an integer, got str",
         ),
         (
+            TRAIN_RUN + "model: {arch: minigpt4, model_type: pretrain_vicuna0}\n",
+            ["run.cache_image_features=often"],
+            "--options: run.cache_image_features = 'often' has the wrong type: expected true or false, got str",
+        ),
+        (
+            TRAIN_RUN + "model: {arch: minigpt4, model_type: pretrain_vicuna0}\n",
+            ["run.length_bucket_batches=1.5"],
+            "--options: run.length_bucket_batches = 1.5 has the wrong type: expected an integer, got float",
+        ),
+        (
+            TRAIN_RUN + "model: {arch: minigpt4, model_type: pretrain_vicuna0}\n",
+            ["run.compile_image_encodr=true"],
+            "run.compile_image_encodr is not a key of `run` (did you mean run.compile_image_encoder?)",
+        ),
+        (
             TRAIN_RUN + "model: {arch: minigpt4, model_type: pretrain_vicuna0, freeze_vit: maybe}\n",
             [],
             "model.freeze_vit = 'maybe' has the wrong type: expected true or false, got str",
