@@ -1,4 +1,5 @@
-"""Command line and model loading shared by demo.py and demo_v2.py.
+"""Command line, model loading and launch shared by the demo pages (demo.py, demo_v2.py; demo_minigpt5.py loads
+its own model but parses, launches and reports errors here).
 
 With `--cfg-path` the demo loads that eval config (official keys; `low_resource: True` means 8-bit on GPU).
 Without it, it opens the tiny model `make quickstart` trains, on CPU, from a config built in memory.
@@ -10,6 +11,7 @@ import argparse
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,14 +244,20 @@ def load_saved_folder(args: argparse.Namespace, tiny: TinyModel) -> ChatSession:
 
 
 def run_demo(
-    script: str, description: str, tiny: TinyModel, build_demo, argv: list[str] | None = None
+    script: str,
+    description: str,
+    load_session: Callable[[argparse.Namespace], Any],
+    build_demo: Callable[[Any], Any],
+    argv: list[str] | None = None,
 ) -> int:
-    """The `main` of demo.py / demo_v2.py: parse, load the model (one-line error), build the UI, serve."""
+    """The `main` of every demo page: quiet known warnings, parse the shared flags (`build_parser`), load the
+    session (a MiniGPTError is one line on stderr and exit code 2), build the page, serve it on --host
+    (127.0.0.1 by default)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_known_warnings()
     args = build_parser(description).parse_args(argv)
     try:
-        session = load_chat(args, tiny)
+        session = load_session(args)
     except MiniGPTError as error:
         print(f"{script}: {type(error).__name__}: {error}", file=sys.stderr)
         return 2

@@ -21,7 +21,6 @@ import argparse
 import functools
 import logging
 import re
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from minigpt4.cli.demo_launch import build_parser, choose_device
-from minigpt4.common.errors import MiniGPTError
-from minigpt4.common.warnings_filter import quiet_known_warnings
+from minigpt4.cli.demo_launch import choose_device, run_demo
 from minigpt4.conversation.inputs import ChatInputError, check_message
 from minigpt4.conversation.minigpt5_chat import Minigpt5Chat, Minigpt5Conversation, Minigpt5Settings
 
@@ -114,6 +111,7 @@ def respond(session: Minigpt5Session, image: Any, text: str, state: Minigpt5Conv
         bot_message,
         checked_image,
         escape_markdown_tags,
+        generation_failed,
         image_message,
         user_message,
     )
@@ -157,15 +155,14 @@ def respond(session: Minigpt5Session, image: Any, text: str, state: Minigpt5Conv
                 history[-1] = image_message(_save(event.image), role="assistant")
                 yield None, "", history, state
     except Exception as error:  # keep serving: the failure becomes a chat message
-        logger.exception("generation failed")
-        history.append(bot_message(f"Sorry, generation failed: {type(error).__name__}: {error}"))
+        history.append(bot_message(generation_failed(logger, error)))
         yield None, "", history, state
 
 
 def answer_once(session: Minigpt5Session, image: Any, message: str) -> tuple[str, Image.Image | None]:
     """Stateless API `/answer`: (image file or None, message) -> (answer text, picture or None). A message that
     asks for a picture (draw, show, image, ...) always gets one (official `force_generation`)."""
-    from minigpt4.cli.gradio_parts import checked_image
+    from minigpt4.cli.gradio_parts import checked_image, generation_failed
 
     chat = session.chat
     try:
@@ -186,8 +183,7 @@ def answer_once(session: Minigpt5Session, image: Any, message: str) -> tuple[str
     try:
         answer = chat.answer(conv, **settings)
     except Exception as error:
-        logger.exception("generation failed")
-        return f"Sorry, generation failed: {type(error).__name__}: {error}", None
+        return generation_failed(logger, error), None
     return answer.text, (answer.images[0] if answer.images else None)
 
 
@@ -263,15 +259,5 @@ def build_demo(session: Minigpt5Session):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_known_warnings()
-    args = build_parser("MiniGPT-5 demo: stories and dialogues with pictures").parse_args(argv)
-    try:
-        session = load_session(args)
-    except MiniGPTError as error:
-        print(f"demo_minigpt5.py: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    from minigpt4.cli.gradio_parts import serve
-
-    serve(build_demo(session), args)
-    return 0
+    return run_demo("demo_minigpt5.py", "MiniGPT-5 demo: stories and dialogues with pictures", load_session,
+                    build_demo, argv)  # fmt: skip

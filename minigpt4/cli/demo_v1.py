@@ -17,14 +17,17 @@ from typing import Any
 
 import gradio as gr
 
-from minigpt4.cli.demo_launch import MAX_LENGTH, ChatSession, TinyModel, run_demo
+from minigpt4.cli.demo_launch import MAX_LENGTH, ChatSession, TinyModel, load_chat, run_demo
 from minigpt4.cli.gradio_parts import (
     UploadImage,
     add_answer_endpoint,
     bot_message,
     checked_image,
+    generation_failed,
     image_message,
+    page_header,
     user_message,
+    wire_restart,
 )
 from minigpt4.conversation.inputs import ChatInputError, check_message
 
@@ -98,9 +101,8 @@ def respond(
             answer, _ = chat.answer(state["conv"], state["images"], **kwargs)
             history[-1] = bot_message(answer)
     except Exception as error:  # keep serving: the failure becomes a chat message
-        logger.exception("generation failed")
         state["conv"].messages[-1][1] = ""
-        history[-1] = bot_message(f"Sorry, generation failed: {type(error).__name__}: {error}")
+        history[-1] = bot_message(generation_failed(logger, error))
     yield "", history, state
 
 
@@ -116,9 +118,7 @@ def answer_once(session: ChatSession, image: Any, message: str) -> str:
 
 def build_demo(session: ChatSession) -> gr.Blocks:
     with gr.Blocks(title="MiniGPT-4") as demo:
-        gr.Markdown(TITLE)
-        gr.Markdown(DESCRIPTION)
-        gr.Markdown(session.model_note())
+        page_header(TITLE, DESCRIPTION, session.model_note())
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
@@ -167,14 +167,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         def restart():
             return None, [], None, gr.update(interactive=False, placeholder=UPLOAD_FIRST, value="")
 
-        clear.click(
-            restart,
-            None,
-            [state, chatbot, image, textbox],
-            api_name="restart",
-            api_visibility="undocumented",
-            queue=False,
-        )
+        wire_restart(clear, restart, [state, chatbot, image, textbox])
         # the chat's own trash icon empties the view: the model's conversation goes with it (as Restart)
         chatbot.clear(restart, None, [state, chatbot, image, textbox], api_visibility="private", queue=False)
 
@@ -184,4 +177,6 @@ def build_demo(session: ChatSession) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_demo("demo.py", "MiniGPT-4 chat demo", TINY_MODEL, build_demo, argv)
+    return run_demo(
+        "demo.py", "MiniGPT-4 chat demo", functools.partial(load_chat, tiny=TINY_MODEL), build_demo, argv
+    )

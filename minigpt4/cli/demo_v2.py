@@ -28,6 +28,7 @@ from minigpt4.cli.demo_launch import (
     SHAPES_EXAMPLES_DIR,
     ChatSession,
     TinyModel,
+    load_chat,
     run_demo,
 )
 from minigpt4.cli.gradio_parts import (
@@ -37,8 +38,11 @@ from minigpt4.cli.gradio_parts import (
     bot_message,
     checked_image,
     escape_markdown_tags,
+    generation_failed,
     image_message,
+    page_header,
     user_message,
+    wire_restart,
 )
 from minigpt4.conversation.grounding_boxes import (
     answer_html,
@@ -55,6 +59,13 @@ from minigpt4.conversation.templates import IMAGE_MESSAGE
 TINY_MODEL = TinyModel("minigpt_v2", "tiny", "outputs/quickstart/minigpt_v2_tiny/checkpoint_best.pth")
 
 MAX_NEW_TOKENS = 500  # official demo_v2.py
+TITLE = "# MiniGPT-v2 demo"
+DESCRIPTION = (
+    "Upload an image and chat. Start a message with a task tag for grounded answers: "
+    "`[grounding]` describe with boxes, `[refer]` find an object, `[detection]` box all instances, "
+    "`[identify]` name the object you draw on, `[vqa]` short answers; or no tag for free chat. "
+    "[Project page](https://minigpt-v2.github.io) · [GitHub](https://github.com/Vision-CAIR/MiniGPT-4)"
+)
 DEFAULT_TEMPERATURE = 0.6
 
 # (shortcut label, text put in the box, hint) as in the official demo
@@ -204,8 +215,7 @@ def respond(
             history[-1] = bot_message(escape_markdown_tags(answer))
             yield SENT, history, state
     except Exception as error:  # keep serving: the failure becomes a chat message
-        logger.exception("generation failed")
-        history[-1] = bot_message(f"Sorry, generation failed: {type(error).__name__}: {error}")
+        history[-1] = bot_message(generation_failed(logger, error))
         state["conv"].messages[-1][1] = "</s>"
         yield SENT, history, state
         return
@@ -245,14 +255,7 @@ def pick_task(index: int) -> tuple[str, str]:
 
 def build_demo(session: ChatSession) -> gr.Blocks:
     with gr.Blocks(title="MiniGPT-v2") as demo:
-        gr.Markdown("# MiniGPT-v2 demo")
-        gr.Markdown(
-            "Upload an image and chat. Start a message with a task tag for grounded answers: "
-            "`[grounding]` describe with boxes, `[refer]` find an object, `[detection]` box all instances, "
-            "`[identify]` name the object you draw on, `[vqa]` short answers; or no tag for free chat. "
-            "[Project page](https://minigpt-v2.github.io) · [GitHub](https://github.com/Vision-CAIR/MiniGPT-4)"
-        )
-        gr.Markdown(session.model_note())
+        page_header(TITLE, DESCRIPTION, session.model_note())
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
@@ -316,15 +319,7 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         def restart():
             return None, [], None, gr.update(value="", placeholder=UPLOAD_FIRST), ""
 
-        # not queued: it must not wait behind a running answer, and leaves no spinner on the image box
-        clear.click(
-            restart,
-            None,
-            [state, chatbot, editor, textbox, hint],
-            api_name="restart",
-            api_visibility="undocumented",
-            queue=False,
-        )
+        wire_restart(clear, restart, [state, chatbot, editor, textbox, hint])
         # the chat's own trash icon empties the view: the model's conversation goes with it
         chatbot.clear(lambda: None, None, state, api_visibility="private", queue=False)
 
@@ -340,4 +335,6 @@ def build_demo(session: ChatSession) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_demo("demo_v2.py", "MiniGPT-v2 chat demo", TINY_MODEL, build_demo, argv)
+    return run_demo(
+        "demo_v2.py", "MiniGPT-v2 chat demo", functools.partial(load_chat, tiny=TINY_MODEL), build_demo, argv
+    )

@@ -94,12 +94,12 @@ def build_scorers(metrics_cfg: Any, device: torch.device):
     if judge_name:
         if judge_name != "shapes":
             raise ConfigError(f"metrics.judge={judge_name!r}; known: shapes (or empty)")
-        from minigpt4.evaluation.minigpt5_judge import judge_shape
+        from minigpt4.evaluation.shapes_judge import judge_shape
 
         scorers.judge = judge_shape
     inception = str(cfg.get("inception", "inception-2015-12-05") or "")
     if inception == "judge":
-        from minigpt4.evaluation.minigpt5_judge import SHAPES_SPACE, judge_shape
+        from minigpt4.evaluation.shapes_judge import SHAPES_SPACE, judge_shape
 
         scorers.fid_feature = metrics.JudgeFeatures(judge_shape, SHAPES_SPACE, "features")
         scorers.is_feature = metrics.JudgeFeatures(judge_shape, SHAPES_SPACE, "logits")

@@ -1,4 +1,5 @@
-"""Gradio 6 pieces both demos share: upload components that report bad files, chat-history helpers, launch.
+"""Gradio 6 pieces the demo pages share: upload components that report bad files, chat-history helpers, page
+header, Restart wiring, the failed-generation sentence, launch.
 
 Gradio decodes uploads before our code runs, so a corrupt file would fail the request with a pop-up. The
 `UploadImage` / `SketchImage` builders catch that and hand a `BadUpload` to the handler, which then puts a
@@ -78,6 +79,26 @@ def image_message(path: str, role: str = "user") -> dict[str, Any]:
 def escape_markdown_tags(text: str) -> str:
     """Show `<p>`, `<delim>`, ... literally in the Chatbot's markdown (official demo_v2 escaping)."""
     return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def page_header(title: str, description: str, model_note: str) -> None:
+    """The top of a chat page (inside its `gr.Blocks`): the title, how to use the page, which model answers."""
+    gr.Markdown(title)
+    gr.Markdown(description)
+    gr.Markdown(model_note)
+
+
+def wire_restart(button: gr.Button, restart: Callable[[], Any], outputs: list[Any]) -> None:
+    """Restart button -> `restart` (API name `/restart`). Not queued: it must not wait behind a running answer,
+    and leaves no spinner on the image box."""
+    button.click(restart, None, outputs, api_name="restart", api_visibility="undocumented", queue=False)
+
+
+def generation_failed(logger: logging.Logger, error: Exception) -> str:
+    """Log a failed generation with its traceback and return the sentence the chat shows: the page keeps
+    serving."""
+    logger.exception("generation failed")
+    return f"Sorry, generation failed: {type(error).__name__}: {error}"
 
 
 def add_answer_endpoint(handler: Callable[..., Any], make_outputs: Callable[[], Any]) -> None:

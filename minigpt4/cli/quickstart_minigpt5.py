@@ -8,8 +8,9 @@ the generator scores what it draws.
    pairs (`runners/sd_recipe.py`), then frozen: `tiny_sd_shapes/`.
 3. Stage 1 on the CC3M-format shapes, stage 2 on the VIST-format stories, through train.py
    (`train_configs/shapes/minigpt5_stage{1,2}.yaml`).
-4. Generation for held-out prompts, unforced (no `[IMG0]` boost), greedy text; the images are scored by
-   `evaluation/shapes_judge.py` (the world's rendering rules read back from pixels).
+4. Generation for held-out prompts through the evaluation's generation (`evaluation/minigpt5_eval.py`), unforced
+   (no `[IMG0]` boost), greedy text; the images are scored by `evaluation/shapes_judge.py` (the world's rendering
+   rules read back from pixels).
 
 Run alone on an existing quickstart output folder: `python -m minigpt4.quickstart --only minigpt5`.
 """
@@ -28,6 +29,7 @@ from minigpt4.cli.quickstart import build_trained, output_root, say, train_stage
 from minigpt4.datasets.formats.cc3m_tsv import cc3m_records
 from minigpt4.datasets.formats.minigpt5 import Minigpt5Record
 from minigpt4.datasets.formats.vist import vist_records
+from minigpt4.evaluation.minigpt5_eval import first_images
 from minigpt4.evaluation.shapes_judge import chance_levels, judge_targets
 from minigpt4.processors.image import Minigpt5InputImageProcessor
 from minigpt4.runners.checkpointing import atomic_torch_save
@@ -74,34 +76,12 @@ def write_parts(minigpt4_model) -> None:
     atomic_torch_save({"model": parts}, output_root() / PARTS_FILE)
 
 
-def _images(paths: tuple[str | None, ...], processor) -> torch.Tensor | None:
-    """(n, 3, S, S) input images of one record, None when it has none."""
-    if all(path is None for path in paths):
-        return None
-    loaded = []
-    for path in paths:
-        with Image.open(path) as image:
-            loaded.append(processor(image.convert("RGB")))
-    return torch.stack(loaded)
-
-
-@torch.no_grad()
-def generate_for(model, records: list[Minigpt5Record], batch_size: int = 50, seed: int = 0
-                 ) -> tuple[list[Image.Image | None], list[bool]]:  # fmt: skip
-    """The first image each record's prompt produced (None: no `[IMG0]`), and whether it produced one."""
+def first_images_of(model, records: list[Minigpt5Record], seed: int = 0) -> list[Image.Image | None]:
+    """The first image each record's prompt produced (None: no `[IMG0]`), through the evaluation's generation
+    (`minigpt5_eval.first_images`) with the quickstart's options; batches of 50 share one generator."""
     processor = Minigpt5InputImageProcessor(image_size=INPUT_IMAGE_SIZE)
     generator = torch.Generator().manual_seed(seed)
-    images: list[Image.Image | None] = []
-    produced: list[bool] = []
-    for start in range(0, len(records), batch_size):
-        chunk = records[start : start + batch_size]
-        inputs = [_images(record.input_images, processor) for record in chunk]
-        result = model.generate_answers(
-            inputs, [record.source for record in chunk], generator=generator, **GENERATION
-        )
-        images += [row[0] if row else None for row in result.images]
-        produced += [bool(row) for row in result.images]
-    return images, produced
+    return first_images(model, records, processor, GENERATION, batch_size=50, generator=generator)
 
 
 def heldout_records(fmt: str) -> tuple[list[Minigpt5Record], dict[str, dict]]:
@@ -137,14 +117,14 @@ def evaluate_minigpt5(stage2_checkpoint: Path) -> dict[str, Any]:
     stories = [r for r in stories if r.task_name.endswith("-gen") and story_truth[r.task_name]["recall"]]
     story_targets = [story_truth[record.task_name] for record in stories]
 
-    caption_images, caption_vokens = generate_for(model, captions)
-    story_images, story_vokens = generate_for(model, stories)
+    caption_images = first_images_of(model, captions)
+    story_images = first_images_of(model, stories)
     seen = [i for i, target in enumerate(caption_targets) if target["seen_pair"]]
     unseen = [i for i, target in enumerate(caption_targets) if not target["seen_pair"]]
     seen_scores = judge_targets([caption_images[i] for i in seen], [caption_targets[i] for i in seen])
     unseen_scores = judge_targets([caption_images[i] for i in unseen], [caption_targets[i] for i in unseen])
     story_scores = judge_targets(story_images, story_targets)
-    produced = caption_vokens + story_vokens
+    produced = [image is not None for image in caption_images + story_images]
     chance = chance_levels()
     return {
         "colour_acc": seen_scores["colour_acc"],

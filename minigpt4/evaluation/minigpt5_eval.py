@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -33,6 +33,9 @@ from minigpt4.common.logging import progress
 from minigpt4.datasets.formats.minigpt5 import Minigpt5Record
 from minigpt4.evaluation import minigpt5_metrics as metrics
 from minigpt4.evaluation.results import PredictionStore
+
+if TYPE_CHECKING:
+    from minigpt4.models.generation import GenerationResult
 
 logger = logging.getLogger(__name__)
 BENCHMARKS = ("cc3m", "vist", "mmdialog")
@@ -99,6 +102,27 @@ def _pixels(record: Minigpt5Record, vis_processor) -> torch.Tensor | None:
     return torch.stack(loaded)
 
 
+def answer_records(model, records: Sequence[Minigpt5Record], vis_processor, generation: Mapping[str, Any],
+                   generator: torch.Generator | None) -> GenerationResult:  # fmt: skip
+    """`generate_answers` for one batch of records: their input images through vis_processor, on the model's
+    device; generation: its options."""
+    device = next(model.parameters()).device
+    pixels = [p.to(device) if p is not None else None for p in (_pixels(r, vis_processor) for r in records)]
+    return model.generate_answers(pixels, [r.source for r in records], generator=generator, **generation)
+
+
+@torch.inference_mode()
+def first_images(model, records: Sequence[Minigpt5Record], vis_processor, generation: Mapping[str, Any],
+                 batch_size: int, generator: torch.Generator | None) -> list[Image.Image | None]:  # fmt: skip
+    """The first image each record's prompt drew (None: it produced no `[IMG0]`), batch after batch with one
+    generator (the quickstart's judged generation; `run_generation` reseeds each batch to resume)."""
+    images: list[Image.Image | None] = []
+    for start in range(0, len(records), batch_size):
+        out = answer_records(model, records[start : start + batch_size], vis_processor, generation, generator)
+        images += [drawn[0] if drawn else None for drawn in out.images]
+    return images
+
+
 def _baseline(model, captions: Sequence[str], generation: Mapping[str, Any], generator) -> list[Image.Image]:
     """Official CC3M "SD baseline": the image decoder on the caption's CLIP text features, CFG against ""."""
     decoder = model.image_decoder
@@ -130,13 +154,8 @@ def run_generation(job: Minigpt5Job, model, vis_processor, save_path: str | Path
         first = batch[0][0]
         generator = torch.Generator(device=device).manual_seed(job.seed * 1_000_003 + first)  # resume-stable
         records = [r for _, r in batch]
-        pixels = [
-            p.to(device) if p is not None else None for p in (_pixels(r, vis_processor) for r in records)
-        ]
         with torch.inference_mode():
-            out = model.generate_answers(
-                pixels, [r.source for r in records], generator=generator, **job.generation
-            )
+            out = answer_records(model, records, vis_processor, job.generation, generator)
             baselines = None
             if job.benchmark == "cc3m" and model.image_decoder is not None:
                 baselines = _baseline(model, [r.caption or "" for r in records], job.generation, generator)

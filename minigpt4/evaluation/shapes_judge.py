@@ -7,7 +7,9 @@ its box, square = the box, triangle = apex at the top middle, base along the bot
 * shape, from the foreground's bounding box: a triangle fills its top half far less than its bottom half
   (area ratio 1/3); otherwise a square fills its box (ratio 1) and a circle does not (pi / 4).
 Nothing here comes from a generator or its losses. `tests/evaluation/test_shapes_judge.py` checks it on real world images
-(about 1.0 at 32 px) and on noise (about chance).
+(about 1.0 at 32 px) and on noise (about chance). The quickstart scores its MiniGPT-5 with `judge_targets`;
+`judge_shape` is the `Judge` interface of `minigpt5_metrics` (eval_minigpt5.py's `judge: shapes` and
+`inception: judge`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import numpy as np
 from PIL import Image
 
 from minigpt4.datasets.shapes.scene import COLORS, SHAPES
+from minigpt4.evaluation.minigpt5_metrics import JudgeSpace
 
 FOREGROUND_MARGIN = 80  # a pixel is foreground when its darkest channel is below 175
 MIN_FOREGROUND = 4  # fewer foreground pixels: nothing drawn
 TRIANGLE_TOP_RATIO = 0.6  # top-half / bottom-half foreground area: triangle 1/3, circle and square 1
 SQUARE_FILL = 0.89  # foreground / box area: square 1.0, circle 0.785
+
+SHAPES_SPACE = JudgeSpace(tuple(COLORS), tuple(SHAPES))  # the classes judge_shape names
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,12 @@ def judge(image: Image.Image) -> Verdict:
     else:
         shape = "circle"
     return Verdict(color, shape, fill, top_ratio)
+
+
+def judge_shape(image: Image.Image) -> tuple[str | None, str | None]:
+    """(colour, shape) of the image, (None, None) when nothing is drawn: the `minigpt5_metrics.Judge` interface."""
+    verdict = judge(image)
+    return verdict.color, verdict.shape
 
 
 def judge_targets(images: Sequence[Image.Image | None], targets: Sequence[dict]) -> dict[str, float]:

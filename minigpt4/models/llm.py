@@ -5,6 +5,7 @@ the slow LLaMA tokenizer with `pad_token="$$"`, and LoRA through peft the way Mi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,19 +195,26 @@ def prepare_for_lora(model: LlamaForCausalLM) -> LlamaForCausalLM:
     return model
 
 
-def apply_lora(model: LlamaForCausalLM, lora: LoraSettings) -> nn.Module:
-    from peft import LoraConfig, get_peft_model
+def peft_lora_config(lora: LoraSettings, modules_to_save: Sequence[str] | None = None):
+    """The peft LoraConfig of these settings (causal LM, no bias); modules_to_save: modules trained whole."""
+    from peft import LoraConfig
 
-    model = prepare_for_lora(model)
-    config = LoraConfig(
+    return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=list(lora.target_modules),
         bias="none",
         task_type="CAUSAL_LM",
+        modules_to_save=list(modules_to_save) if modules_to_save is not None else None,
     )
-    peft_model = get_peft_model(model, config)
+
+
+def apply_lora(model: LlamaForCausalLM, lora: LoraSettings) -> nn.Module:
+    from peft import get_peft_model
+
+    model = prepare_for_lora(model)
+    peft_model = get_peft_model(model, peft_lora_config(lora))
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in peft_model.parameters())
     logger.info("LoRA: trainable params %d of %d (%.4f%%)", trainable, total, 100 * trainable / max(total, 1))

@@ -116,17 +116,7 @@ class MiniGPT4(MiniGPTBase):
         base = base_kwargs(
             cfg, default_image_size=224, default_lora_r=0, default_max_txt_len=32, default_template=""
         )
-        vit = base["vit"]
-        qformer = QFormerConfig(
-            hidden_size=int(cfg_get(cfg, "qformer_hidden_size", 768)),
-            num_hidden_layers=int(cfg_get(cfg, "qformer_num_layers", 12)),
-            num_attention_heads=int(cfg_get(cfg, "qformer_num_heads", 12)),
-            intermediate_size=int(cfg_get(cfg, "qformer_intermediate_size", 3072)),
-            cross_attention_freq=int(cfg_get(cfg, "qformer_cross_attention_freq", 2)),
-            max_position_embeddings=int(cfg_get(cfg, "qformer_max_position_embeddings", 512)),
-            encoder_width=vit.width,
-            num_query_token=int(cfg_get(cfg, "num_query_token", 32)),
-        )
+        qformer = qformer_config(cfg, encoder_width=base["vit"].width)
         model = cls(
             has_qformer=bool(cfg_get(cfg, "has_qformer", True)),
             freeze_qformer=bool(cfg_get(cfg, "freeze_qformer", True)),
@@ -138,6 +128,20 @@ class MiniGPT4(MiniGPTBase):
         if load_weights:
             load_pretrained_parts(model, cfg)
         return model
+
+
+def qformer_config(cfg: Any, encoder_width: int) -> QFormerConfig:
+    """The Q-Former sizes of a model config (BLIP-2's by default), reading the vision encoder's width."""
+    return QFormerConfig(
+        hidden_size=int(cfg_get(cfg, "qformer_hidden_size", 768)),
+        num_hidden_layers=int(cfg_get(cfg, "qformer_num_layers", 12)),
+        num_attention_heads=int(cfg_get(cfg, "qformer_num_heads", 12)),
+        intermediate_size=int(cfg_get(cfg, "qformer_intermediate_size", 3072)),
+        cross_attention_freq=int(cfg_get(cfg, "qformer_cross_attention_freq", 2)),
+        max_position_embeddings=int(cfg_get(cfg, "qformer_max_position_embeddings", 512)),
+        encoder_width=encoder_width,
+        num_query_token=int(cfg_get(cfg, "num_query_token", 32)),
+    )
 
 
 def in_checkpoint(module: nn.Module, ckpt: str) -> bool:

@@ -31,14 +31,6 @@ def client():
         yield Client(url, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def uploads(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("uploads")
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "red.png")
-    (folder / "bad.png").write_text("not an image")
-    return folder
-
-
 def test_answer_endpoint_returns_text_and_a_picture_for_an_image_request(client):
     text, picture = client.predict(None, "Please draw a red circle", api_name="/answer")
     assert isinstance(text, str)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import Client, handle_file
-from PIL import Image
 
 from minigpt4.cli import demo_v1 as demo
 from minigpt4.cli.demo_launch import TinyModel, build_parser, load_chat
 from minigpt4.common.errors import CheckpointError
-from tests.cli.conftest import forced_answer, make_session, serving
+from tests.cli.conftest import chat_texts, forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,45 +22,31 @@ def client(session):
         yield Client(url, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("uploads")
-    Image.new("RGB", (64, 48), (220, 30, 30)).save(folder / "red.png")
-    (folder / "notes.png").write_text("this is text, not a picture")
-    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-    Image.new("L", (9000, 6000)).save(folder / "huge.png")  # 54 MP, above the 50 MP limit
-    return folder
-
-
-def _texts(history: list) -> list[str]:
-    return [part["text"] for message in history for part in message["content"] if part.get("type") == "text"]
-
-
-def test_answer_endpoint(client, session, images):
+def test_answer_endpoint(client, session, uploads):
     with forced_answer(session, "a red square###Human: more"):
-        answer = client.predict(handle_file(str(images / "red.png")), "what is this?", api_name="/answer")
+        answer = client.predict(handle_file(str(uploads / "red.png")), "what is this?", api_name="/answer")
     assert answer == "a red square"  # cut at the template's "###" as the official Chat.answer does
 
 
-def test_ui_flow_upload_ask_stream(client, session, images):
+def test_ui_flow_upload_ask_stream(client, session, uploads):
     _, history = client.predict("hello", [], 1, 1.0, api_name="/ask")
-    assert _texts(history) == [demo.NO_IMAGE_YET]
-    history, textbox = client.predict(handle_file(str(images / "red.png")), [], api_name="/upload")
+    assert chat_texts(history) == [demo.NO_IMAGE_YET]
+    history, textbox = client.predict(handle_file(str(uploads / "red.png")), [], api_name="/upload")
     assert textbox["interactive"] is True
     assert history[0]["content"][0]["type"] == "file"
     with forced_answer(session, "it is red"):
         cleared, history = client.predict("what colour is it?", [], 1, 0.7, api_name="/ask")
     assert cleared == ""
-    assert _texts(history)[-2:] == ["what colour is it?", "it is red"]
+    assert chat_texts(history)[-2:] == ["what colour is it?", "it is red"]
     with forced_answer(session, "still red"):
         _, history = client.predict("and with beams?", [], 3, 1.0, api_name="/ask")
-    assert _texts(history)[-1] == "still red"
+    assert chat_texts(history)[-1] == "still red"
 
 
 @pytest.mark.parametrize(
     ("upload", "message", "expected"),
     [
-        ("notes.png", "what?", "not a readable image"),
+        ("bad.png", "what?", "not a readable image"),
         ("corrupt.png", "what?", "not a readable image"),
         ("huge.png", "what?", "the limit is 50 megapixels"),
         ("red.png", "   ", "it is empty"),
@@ -69,17 +54,17 @@ def test_ui_flow_upload_ask_stream(client, session, images):
     ],
 )
 def test_bad_input_gets_a_readable_answer_and_the_server_keeps_serving(
-    client, session, images, upload, message, expected
+    client, session, uploads, upload, message, expected
 ):
-    reply = client.predict(handle_file(str(images / upload)), message, api_name="/answer")
+    reply = client.predict(handle_file(str(uploads / upload)), message, api_name="/answer")
     assert expected in reply
     with forced_answer(session, "fine"):
-        assert client.predict(handle_file(str(images / "red.png")), "ok?", api_name="/answer") == "fine"
+        assert client.predict(handle_file(str(uploads / "red.png")), "ok?", api_name="/answer") == "fine"
 
 
-def test_bad_upload_in_the_ui_is_a_chat_message(client, images):
-    history, _ = client.predict(handle_file(str(images / "corrupt.png")), [], api_name="/upload")
-    assert "not a readable image" in _texts(history)[-1]
+def test_bad_upload_in_the_ui_is_a_chat_message(client, uploads):
+    history, _ = client.predict(handle_file(str(uploads / "corrupt.png")), [], api_name="/upload")
+    assert "not a readable image" in chat_texts(history)[-1]
 
 
 def test_cli_defaults_bind_localhost():

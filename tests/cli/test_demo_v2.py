@@ -9,7 +9,7 @@ from PIL import Image
 
 from minigpt4.cli import demo_v2
 from minigpt4.conversation.grounding_boxes import PALETTE
-from tests.cli.conftest import forced_answer, make_session, serving
+from tests.cli.conftest import chat_files, chat_texts, forced_answer, make_session, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,30 +23,10 @@ def client(session):
         yield Client(url, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("uploads")
-    Image.new("RGB", (200, 100), (240, 240, 240)).save(folder / "grey.png")
-    Image.new("RGB", (80, 80), (0, 0, 200)).save(folder / "blue.png")
-    sketch = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
-    sketch.paste((255, 0, 0, 255), (50, 25, 150, 75))  # drawn over the middle half
-    sketch.save(folder / "sketch.png")
-    (folder / "bad.png").write_text("not an image")
-    return folder
-
-
-def _texts(history: list) -> list[str]:
-    return [part["text"] for message in history for part in message["content"] if part.get("type") == "text"]
-
-
-def _files(history: list) -> list[str]:
-    return [part["file"] for message in history for part in message["content"] if part.get("type") == "file"]
-
-
-def test_refer_answer_returns_an_annotated_image(client, session, images):
+def test_refer_answer_returns_an_annotated_image(client, session, uploads):
     with forced_answer(session, "{<10><20><60><80>}"):
         text, annotated = client.predict(
-            handle_file(str(images / "grey.png")), "[refer] the box", api_name="/answer"
+            handle_file(str(uploads / "grey.png")), "[refer] the box", api_name="/answer"
         )
     assert text == "{<10><20><60><80>}"
     drawn = np.asarray(Image.open(annotated).convert("RGB"))
@@ -55,21 +35,21 @@ def test_refer_answer_returns_an_annotated_image(client, session, images):
     assert tuple(drawn[125, 250]) == (240, 240, 240)  # inside the box: the image
 
 
-def test_grounding_answer_boxes_each_phrase(client, session, images):
+def test_grounding_answer_boxes_each_phrase(client, session, uploads):
     answer = "<p>a cup</p> {<0><0><40><40>} and <p>a plate</p> {<50><50><90><90>}"
     with forced_answer(session, answer):
         text, annotated = client.predict(
-            handle_file(str(images / "grey.png")), "[grounding] describe", api_name="/answer"
+            handle_file(str(uploads / "grey.png")), "[grounding] describe", api_name="/answer"
         )
     assert text == answer
     drawn = np.asarray(Image.open(annotated).convert("RGB"))
     assert tuple(drawn[200, 252]) == PALETTE[1]  # second phrase, second colour
 
 
-def test_answer_without_box_has_no_image(client, session, images):
+def test_answer_without_box_has_no_image(client, session, uploads):
     with forced_answer(session, "a grey picture"):
         text, annotated = client.predict(
-            handle_file(str(images / "grey.png")), "describe it", api_name="/answer"
+            handle_file(str(uploads / "grey.png")), "describe it", api_name="/answer"
         )
     assert (text, annotated) == ("a grey picture", None)
 
@@ -81,48 +61,48 @@ def test_answer_without_box_has_no_image(client, session, images):
         ("grey.png", "[identify] what is this", "type its box"),
     ],
 )
-def test_bad_api_input_is_a_readable_answer(client, images, upload, message, expected):
-    text, annotated = client.predict(handle_file(str(images / upload)), message, api_name="/answer")
+def test_bad_api_input_is_a_readable_answer(client, uploads, upload, message, expected):
+    text, annotated = client.predict(handle_file(str(uploads / upload)), message, api_name="/answer")
     assert expected in text and annotated is None
 
 
-def _editor(images, name: str, sketch: bool = False) -> dict:
-    layers = [handle_file(str(images / "sketch.png"))] if sketch else []
-    return {"background": handle_file(str(images / name)), "layers": layers, "composite": None}
+def _editor(uploads, name: str, sketch: bool = False) -> dict:
+    layers = [handle_file(str(uploads / "sketch.png"))] if sketch else []
+    return {"background": handle_file(str(uploads / name)), "layers": layers, "composite": None}
 
 
-def test_ui_identify_uses_the_drawn_box_and_images_accumulate(client, session, images):
+def test_ui_identify_uses_the_drawn_box_and_images_accumulate(client, session, uploads):
     _, history = client.predict(None, "hello", [], 0.6, False, api_name="/send")
-    assert _texts(history) == [demo_v2.NO_IMAGE_YET]
+    assert chat_texts(history) == [demo_v2.NO_IMAGE_YET]
     _, history = client.predict(
-        _editor(images, "grey.png"), "[identify] what is this", [], 0.6, False, api_name="/send"
+        _editor(uploads, "grey.png"), "[identify] what is this", [], 0.6, False, api_name="/send"
     )
-    assert _texts(history)[-1] == demo_v2.IDENTIFY_NEEDS_BOX
+    assert chat_texts(history)[-1] == demo_v2.IDENTIFY_NEEDS_BOX
     with forced_answer(session, "a red sign"):
         _, history = client.predict(
-            _editor(images, "grey.png", sketch=True),
+            _editor(uploads, "grey.png", sketch=True),
             "[identify] what is this",
             [],
             0.6,
             False,
             api_name="/send",
         )
-    texts = _texts(history)
+    texts = chat_texts(history)
     assert texts[-2] == "[identify] what is this {&lt;25&gt;&lt;25&gt;&lt;74&gt;&lt;74&gt;}"
     assert texts[-1] == "a red sign"
-    assert len(_files(history)) == 1  # the preview of the drawn box (the image joined on the previous send)
+    assert len(chat_files(history)) == 1  # the drawn box's preview (the image joined on the previous send)
     with forced_answer(session, "<p>a blue square</p> {<0><0><100><100>}"):
         _, history = client.predict(
-            _editor(images, "blue.png"), "[grounding] describe", [], 0.6, False, api_name="/ask"
+            _editor(uploads, "blue.png"), "[grounding] describe", [], 0.6, False, api_name="/ask"
         )
-    assert "a blue square</span>" in _texts(history)[-1]
-    assert len(_files(history)) == 2  # the new image, then the answer's boxes
+    assert "a blue square</span>" in chat_texts(history)[-1]
+    assert len(chat_files(history)) == 2  # the new image, then the answer's boxes
 
 
-def test_stored_answer_is_replaced_by_eos_as_officially(session, images):
+def test_stored_answer_is_replaced_by_eos_as_officially(session, uploads):
     with forced_answer(session, "a grey picture"):
         *_, (_, history, state) = demo_v2.respond(
-            session, {"background": Image.open(images / "grey.png"), "layers": []}, "describe", None, [], 0.6
+            session, {"background": Image.open(uploads / "grey.png"), "layers": []}, "describe", None, [], 0.6
         )
     assert _texts_plain(history)[-1] == "a grey picture"
     assert state["conv"].messages[-1][1] == "</s>"
@@ -145,10 +125,10 @@ def test_task_shortcuts_fill_the_official_prefixes():
     ]
 
 
-def test_forget_option_asks_each_message_as_a_first_turn(session, images):
+def test_forget_option_asks_each_message_as_a_first_turn(session, uploads):
     """Official: earlier questions stay in the prompt (a [refer] turn pulls later answers into boxes); with the
     option the prompt holds the last image and the new question only."""
-    editor = {"background": Image.open(images / "grey.png"), "layers": []}
+    editor = {"background": Image.open(uploads / "grey.png"), "layers": []}
     with forced_answer(session, "{<10><20><30><40>}"):
         *_, (_, history, state) = demo_v2.respond(session, editor, "[refer] the sign", None, [], 0.6)
     with forced_answer(session, "grey"):

@@ -14,7 +14,7 @@ from torch import nn
 
 from minigpt4.datasets.shapes.scene import COLORS, SHAPES, Scene, ShapeObject, draw
 from minigpt4.evaluation import minigpt5_metrics as metrics
-from minigpt4.evaluation.minigpt5_judge import SHAPES_SPACE, judge_shape
+from minigpt4.evaluation.shapes_judge import SHAPES_SPACE, judge_shape
 
 
 class Projection(nn.Module):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from minigpt4.datasets.shapes.minigpt5_files import ALL_PAIRS
 from minigpt4.datasets.shapes.scene import Scene, ShapeObject, _place, draw
-from minigpt4.evaluation.shapes_judge import chance_levels, judge, judge_targets
+from minigpt4.evaluation.shapes_judge import SHAPES_SPACE, chance_levels, judge, judge_shape, judge_targets
 
 
 def rendered(color: str, shape: str, rng: np.random.Generator, size: int = 112) -> Image.Image:
@@ -68,6 +68,15 @@ def test_judge_is_near_chance_on_noise():
     scores = judge_targets(noise, targets)
     assert scores["both_acc"] <= 0.25
     assert chance_levels() == {"colour_acc": 0.25, "shape_acc": 1 / 3, "both_acc": 1 / 12}
+
+
+def test_judge_shape_is_the_verdict_as_a_metrics_judge():
+    rng = np.random.default_rng(3)
+    white = Image.new("RGB", (32, 32), (255, 255, 255))
+    for image in [white, *(rendered(color, shape, rng) for color, shape in ALL_PAIRS)]:
+        verdict = judge(image)
+        assert judge_shape(image) == (verdict.color, verdict.shape)
+        assert judge_shape(image) in SHAPES_SPACE.classes
 
 
 def test_lengths_must_match():
