@@ -17,6 +17,7 @@ loading, `from_config`); the training forward is in `minigpt5_training.py`, gene
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -252,14 +253,16 @@ class MiniGPT5(Minigpt5TrainingForward, VokenGeneration, MiniGPT4):
     ) -> tuple[Tensor, Tensor]:
         """logits (B, L, V) and last-layer hidden states (B, L, D) (after the final norm). Generation steps pass
         position_ids (B, L) and their transformers cache, which this call extends."""
+        # transformers 5.25 renamed `past_key_values` to `cache` (the old name warns); older 5.x know only the old
+        cache_kwargs = {} if cache is None else {cache_keyword(self.llama_model): cache}
         with self.maybe_autocast():
             out = self.llama_model(
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=cache,
                 use_cache=cache is not None,
                 output_hidden_states=True,
+                **cache_kwargs,
             )
         return out.logits, out.hidden_states[-1]
 
@@ -372,3 +375,8 @@ def _spread_vocabulary(state: dict[str, Tensor], own: dict[str, Tensor]) -> dict
 
 
 __all__ = ["MiniGPT5", "Minigpt5Lora", "Minigpt5Output", "TrainingDraws", "VokenTrace"]
+
+
+def cache_keyword(llm: nn.Module) -> str:
+    """The name under which this transformers version's LLM forward takes its KV cache."""
+    return "cache" if "cache" in inspect.signature(llm.forward).parameters else "past_key_values"

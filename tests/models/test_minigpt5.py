@@ -206,3 +206,13 @@ def test_a_row_that_stops_early_keeps_its_stop_and_is_padded(stage1):
     trace = stage1.trace_generation(embeds, atts, forced_tokens=torch.tensor([[5, eos, 7, 8], [5, 6, 7, 8]]))
     assert trace.lengths.tolist() == [2, 4] and trace.finished.tolist() == [True, False]
     assert trace.sequences[0, 1:].tolist() == [5, eos, eos, eos]
+
+
+def test_training_and_cached_generation_raise_no_transformers_deprecation(stage1):
+    """The LLM's KV cache is passed under the name this transformers version takes (no FutureWarning per call)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        stage1.compute_losses(batch(stage1), fixed_draws())
+        stage1.generate_answers(None, ["a red circle"], max_new_tokens=3, do_sample=False, generate_images=False)
