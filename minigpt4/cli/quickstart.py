@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--options", nargs="+", default=[], help="extra overrides for every training stage")
     parser.add_argument(
-        "--only", choices=["minigpt5"], help="run only this part, on the outputs of an earlier full run"
+        "--only",
+        choices=["minigpt4", "minigpt5"],
+        help="minigpt4: only the MiniGPT-4/v2 part (world, encoder, their stages, evaluation); minigpt5: only the "
+        "MiniGPT-5 part, on the outputs of an earlier full run",
     )
     args = parser.parse_args(argv)
     start = time.time()
@@ -234,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
     }
-    results["minigpt5"] = run_minigpt5(checkpoints["minigpt4_tiny"], list(args.options))
+    if args.only != "minigpt4":
+        results["minigpt5"] = run_minigpt5(checkpoints["minigpt4_tiny"], list(args.options))
     results["seconds"] = round(time.time() - start, 1)
     published = publish_to_zoo(checkpoints)
     path = output_root() / "results.json"

@@ -1,5 +1,6 @@
 """Quickstart pieces: the results table, publishing runs with their encoder to the zoo."""
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -50,3 +51,43 @@ def test_thread_count_follows_omp_num_threads_when_set(monkeypatch):
     assert thread_count() == max(1, os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "many")  # not a count: one thread per core, as unset
     assert thread_count() == max(1, os.cpu_count() or 1)
+
+
+def test_only_minigpt4_runs_every_minigpt4_v2_step_and_skips_minigpt5(tmp_path, monkeypatch):
+    """`--only minigpt4`: world, encoder, each stage in order, both evaluations, results.json with the seconds of
+    every step; the MiniGPT-5 part never starts. The steps themselves are recorded, not run."""
+    import json
+    from types import SimpleNamespace
+
+    from minigpt4.cli import quickstart, quickstart_minigpt5
+    from minigpt4.datasets import shapes
+
+    monkeypatch.setenv("MINIGPT4_QUICKSTART", str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(shapes, "generate_world", lambda root, **kw: calls.append("world"))
+    monkeypatch.setattr(quickstart, "pretrain_image_encoder", lambda: calls.append("encoder"))
+    monkeypatch.setattr(
+        quickstart,
+        "train_stage",
+        lambda cfg, job, init, extra: calls.append(job) or tmp_path / job / "best.pth",
+    )
+    monkeypatch.setattr(
+        quickstart, "evaluate_captions", lambda ckpt: calls.append("captions") or (0.97, 0.07)
+    )
+    score = SimpleNamespace(score=95.0, chance=25.0)
+    monkeypatch.setattr(
+        quickstart, "evaluate_v2", lambda ckpt: calls.append("v2") or {"gqa": score, "refcoco": score}
+    )
+    monkeypatch.setattr(quickstart, "publish_to_zoo", lambda checkpoints: [tmp_path / "zoo" / "a"])
+    monkeypatch.setattr(
+        quickstart_minigpt5, "run_minigpt5", lambda *a, **k: pytest.fail("MiniGPT-5 part ran")
+    )
+
+    assert quickstart.main(["--only", "minigpt4"]) == 0
+    jobs = [job for _, job, _ in quickstart.STAGES]
+    assert calls == ["world", "encoder", *jobs, "captions", "v2"]
+    results = json.loads((quickstart.output_root() / "results.json").read_text())
+    assert "minigpt5" not in results and results["caption_acc"] == 0.97
+    assert set(results["seconds_by_step"]) == {"world", "encoder", *jobs, "evaluate_captions", "evaluate_v2"}
