@@ -66,7 +66,7 @@ def SketchImage(**kwargs: Any) -> gr.ImageEditor:
 
 def ImageFile(**kwargs: Any) -> gr.File:
     """The upload drop zone of both demos: any file reaches the server, which says what is wrong with a bad one."""
-    return gr.File(label=UPLOAD_LABEL, file_count="single", file_types=None, height=110, **kwargs)
+    return gr.File(label=UPLOAD_LABEL, file_count="single", file_types=None, height=150, **kwargs)
 
 
 def read_uploaded_file(path: str | None, history: list) -> tuple[str | None, list]:
