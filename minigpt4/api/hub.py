@@ -181,6 +181,7 @@ def load_state_streaming(model: nn.Module, directory: Path) -> None:
             f"{directory}: {len(missing)} model tensors are not in the saved weights, e.g. {missing[:3]}; "
             "the folder was saved from a different model configuration"
         )
+    logger.info("weights: saved model %s -> every tensor (%d)", directory, len(loaded))
 
 
 def from_pretrained(

@@ -19,6 +19,7 @@ import gradio as gr
 
 from minigpt4.cli.demo_launch import MAX_LENGTH, ChatSession, TinyModel, load_chat, run_demo
 from minigpt4.cli.gradio_parts import (
+    ImageFile,
     UploadImage,
     add_answer_endpoint,
     bot_message,
@@ -26,6 +27,7 @@ from minigpt4.cli.gradio_parts import (
     generation_failed,
     image_message,
     page_header,
+    read_uploaded_file,
     user_message,
     wire_restart,
 )
@@ -38,7 +40,7 @@ MAX_NEW_TOKENS = 300  # official demo.py
 
 TITLE = "# MiniGPT-4 demo"
 DESCRIPTION = (
-    "Upload an image, press **Upload & Start Chat**, then ask about it. You can add more images to the same "
+    "Upload an image (or pick an example), press **Upload & Start Chat**, then ask about it. You can add more images to the same "
     "conversation; **Restart** starts over. [Project page](https://minigpt-4.github.io) · "
     "[GitHub](https://github.com/Vision-CAIR/MiniGPT-4) · [Paper](https://arxiv.org/abs/2304.10592)"
 )
@@ -64,6 +66,13 @@ def add_image(session: ChatSession, image: Any, state: dict | None, history: lis
     count = len(state["images"])
     history += [image_message(image), bot_message(f"Image {count} received. Ask me about it.")]
     return state, history, gr.update(interactive=True, placeholder="Type a question and press Enter")
+
+
+def take_file(path: str | None, history: list) -> tuple:
+    """The upload drop zone: a readable picture goes into the image box, a bad file gets a sentence in the chat;
+    the drop zone is emptied either way, ready for the next file."""
+    picture, history = read_uploaded_file(path, history)
+    return (picture if picture is not None else gr.update()), history, None
 
 
 def respond(
@@ -122,7 +131,11 @@ def build_demo(session: ChatSession) -> gr.Blocks:
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
-                image = UploadImage(type="filepath", label="Image", height=300, elem_id="image")
+                # shows the picture only: uploads go through the drop zone below, which reports bad files
+                image = UploadImage(
+                    type="filepath", label="Image", height=300, interactive=False, elem_id="image"
+                )
+                image_file = ImageFile(elem_id="image_file")
                 upload_button = gr.Button("Upload & Start Chat", variant="primary", elem_id="upload")
                 clear = gr.Button("Restart", elem_id="restart")
                 num_beams = gr.Slider(1, 10, value=1, step=1, interactive=True, label="beam search numbers")
@@ -137,7 +150,12 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                 )
                 examples = session.example_images()
                 if examples:
-                    gr.Examples([[str(p)] for p in examples], inputs=[image], label="Example images")
+                    gr.Examples(
+                        [[str(p)] for p in examples],
+                        inputs=[image],
+                        label="Example images",
+                        elem_id="examples",
+                    )
             with gr.Column(scale=2):
                 chatbot = gr.Chatbot(label="MiniGPT-4", height=520, elem_id="chatbot")
                 textbox = gr.Textbox(
@@ -147,6 +165,13 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     elem_id="textbox",
                 )
 
+        image_file.upload(
+            take_file,
+            [image_file, chatbot],
+            [image, chatbot, image_file],
+            api_visibility="private",
+            queue=False,
+        )
         upload_button.click(
             functools.partial(add_image, session),
             [image, state, chatbot],

@@ -33,6 +33,7 @@ from minigpt4.cli.demo_launch import (
 )
 from minigpt4.cli.gradio_parts import (
     BadUpload,
+    ImageFile,
     SketchImage,
     add_answer_endpoint,
     bot_message,
@@ -41,6 +42,7 @@ from minigpt4.cli.gradio_parts import (
     generation_failed,
     image_message,
     page_header,
+    read_uploaded_file,
     user_message,
     wire_restart,
 )
@@ -99,10 +101,9 @@ SHAPES_EXAMPLE_PROMPTS = {
     "green_triangle.png": "[identify] what object is in this location {<26><34><84><92>}",
     "yellow_circle.png": "[refer] give me the location of the yellow circle",
 }
-NO_IMAGE_YET = "Please upload an image first (drop a picture into the image box), then send your message."
+NO_IMAGE_YET = "Please upload an image first (drop a picture into the upload box), then send your message."
 TYPE_HERE = "Type a message; start it with a task tag ([refer], [vqa], ...) or pick a shortcut"
 UPLOAD_FIRST = "Upload an image, then type here"
-SENT = gr.update(value="", placeholder=TYPE_HERE)  # the textbox after a message is sent
 FORGET_LABEL = "Each message sees only the image (earlier turns forgotten)"
 IDENTIFY_NEEDS_BOX = "For [identify], draw on the object in the image with the brush, or type its box as {<x1><y1><x2><y2>} (0-100)."
 
@@ -130,6 +131,26 @@ def _save(image: Image.Image) -> str:
     with tempfile.NamedTemporaryFile(suffix=".png", delete=False, prefix="minigptv2_") as handle:
         image.save(handle, format="PNG")
     return handle.name
+
+
+def sent() -> dict:
+    """The textbox once a message is sent: emptied, and the placeholder says what to type next (a fresh update
+    each time: gradio may consume the dict it is given)."""
+    return gr.update(value="", placeholder=TYPE_HERE)
+
+
+def take_file(path: str | None, history: list) -> tuple:
+    """The upload drop zone: a readable picture becomes the editor's background (earlier drawings dropped) and the
+    textbox invites a message; a bad file gets a sentence in the chat. The drop zone is emptied either way."""
+    picture, history = read_uploaded_file(path, history)
+    if picture is None:
+        return gr.update(), history, None, gr.update()
+    return (
+        {"background": picture, "layers": [], "composite": picture},
+        history,
+        None,
+        gr.update(placeholder=TYPE_HERE),
+    )
 
 
 def display_answer(answer: str) -> str:
@@ -213,18 +234,18 @@ def respond(
         ):
             answer = partial
             history[-1] = bot_message(escape_markdown_tags(answer))
-            yield SENT, history, state
+            yield sent(), history, state
     except Exception as error:  # keep serving: the failure becomes a chat message
         history[-1] = bot_message(generation_failed(logger, error))
         state["conv"].messages[-1][1] = "</s>"
-        yield SENT, history, state
+        yield sent(), history, state
         return
     state["conv"].messages[-1][1] = "</s>"  # official demo_v2: earlier answers are not fed back
     history[-1] = bot_message(display_answer(answer))
     annotated = draw_answer(state["last_image"], answer)
     if annotated is not None:
         history.append(image_message(_save(annotated), role="assistant"))
-    yield SENT, history, state
+    yield sent(), history, state
 
 
 def answer_once(session: ChatSession, image: Any, message: str) -> tuple[str, Image.Image | None]:
@@ -264,9 +285,12 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     label="Image (draw on an object for [identify])",
                     brush=gr.Brush(default_size=20, colors=["#ff0000"], color_mode="fixed"),
                     height=360,
-                    sources=["upload", "clipboard"],
+                    # no upload of its own: the editor drops a non-image silently in the browser; the drop
+                    # zone below lets the server say what is wrong with a bad file
+                    sources=[],
                     elem_id="image",
                 )
+                image_file = ImageFile(elem_id="image_file")
                 temperature = gr.Slider(
                     0.1,
                     1.5,
@@ -303,8 +327,20 @@ def build_demo(session: ChatSession) -> gr.Blocks:
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
         examples = examples_for(session)
         if examples:
-            gr.Examples(examples, inputs=[editor, textbox], label="Examples")
+            gr.Examples(
+                examples,
+                inputs=[editor, textbox],
+                label="Examples",
+                elem_id="examples",
+            )
 
+        image_file.upload(
+            take_file,
+            [image_file, chatbot],
+            [editor, chatbot, image_file, textbox],
+            api_visibility="private",
+            queue=False,
+        )
         shortcuts.click(pick_task, shortcuts, [textbox, hint], api_visibility="private")
         for trigger, name in ((textbox.submit, "ask"), (send.click, "send")):
             trigger(
@@ -317,9 +353,12 @@ def build_demo(session: ChatSession) -> gr.Blocks:
             )
 
         def restart():
-            return None, [], None, gr.update(value="", placeholder=UPLOAD_FIRST), ""
+            return None, [], gr.update(value="", placeholder=UPLOAD_FIRST), ""
 
-        wire_restart(clear, restart, [state, chatbot, editor, textbox, hint])
+        wire_restart(clear, restart, [state, chatbot, textbox, hint])
+        # the editor is emptied in the browser: a server reply emptying it, once the server had set its picture
+        # (upload box, example), left its spinner running until the next Send (issue #25)
+        clear.click(None, None, editor, js="() => null", api_visibility="private")
         # the chat's own trash icon empties the view: the model's conversation goes with it
         chatbot.clear(lambda: None, None, state, api_visibility="private", queue=False)
 

@@ -1,9 +1,14 @@
 """Gradio 6 pieces the demo pages share: upload components that report bad files, chat-history helpers, page
 header, Restart wiring, the failed-generation sentence, launch.
 
-Gradio decodes uploads before our code runs, so a corrupt file would fail the request with a pop-up. The
-`UploadImage` / `SketchImage` builders catch that and hand a `BadUpload` to the handler, which then puts a
-readable sentence in the chat and the server keeps serving.
+A person uploads through `ImageFile`, a file drop zone that takes any file: the server opens it and puts either
+the picture into the image box or a readable sentence into the chat. The image components themselves reject a
+non-image in the browser before our code sees it (`gr.Image` with a pop-up of its own, `gr.ImageEditor`
+silently), so in both demos they only show (and, in demo_v2, take the drawing).
+
+Gradio also decodes image values before our code runs, so a corrupt file sent through the API would fail the
+request. The `UploadImage` / `SketchImage` builders catch that and hand a `BadUpload` to the handler, which then
+answers with the same sentence and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ logger = logging.getLogger(__name__)
 BAD_UPLOAD_TEXT = (
     "The upload is not a readable image (corrupt or not a picture); please upload a PNG, JPEG or WebP file."
 )
+
+
+UPLOAD_LABEL = "Upload an image (PNG, JPEG or WebP): drop it here or click"
 
 
 class BadUpload(str):
@@ -55,6 +63,24 @@ def UploadImage(**kwargs: Any) -> gr.Image:
 def SketchImage(**kwargs: Any) -> gr.ImageEditor:
     """`gr.ImageEditor(**kwargs)` (draw a box for [identify]) with the same bad-upload handling."""
     return _tolerant(gr.ImageEditor(**kwargs))
+
+
+def ImageFile(**kwargs: Any) -> gr.File:
+    """The upload drop zone of both demos: any file reaches the server, which says what is wrong with a bad one."""
+    return gr.File(label=UPLOAD_LABEL, file_count="single", file_types=None, height=150, **kwargs)
+
+
+def read_uploaded_file(path: str | None, history: list) -> tuple[str | None, list]:
+    """An `ImageFile` upload: (the path, for the image box; unchanged history) when it opens as a picture, else
+    (None, history + the sentence saying why)."""
+    history = list(history or [])
+    if path is None:
+        return None, history
+    try:
+        checked_image(path)
+    except ChatInputError as error:
+        return None, [*history, bot_message(str(error))]
+    return path, history
 
 
 def checked_image(value: Any) -> Image.Image:

@@ -133,10 +133,9 @@ def load_llm(settings: LlmSettings, load_weights: bool = True) -> nn.Module:
             raise ConfigError(
                 f"low_resource (8/4-bit) needs LLM weights, but {path} holds none of {', '.join(WEIGHT_FILES)}"
             )
-        if (
-            load_weights
-        ):  # whether that matters (model.ckpt may hold the whole LLM): load_pretrained_parts says
-            logger.info(
+        # DEBUG: model.ckpt may hold the whole LLM; the model's loader reports what no file filled
+        if load_weights:
+            logger.debug(
                 "%s holds no LLM weights: building the LLM from config.json with random weights", path
             )
         config = llm_config(path, dict(settings.config_overrides))

@@ -16,10 +16,11 @@ from minigpt4.common.paths import LIBRARY_ROOT, MODEL_CONFIG_ROOT
 from minigpt4.common.registry import registry
 from minigpt4.models import prompting
 from minigpt4.models.builder_args import base_kwargs
-from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, load_into, read_state_dict
+from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, LoadReport, load_into, read_state_dict
 from minigpt4.models.minigpt_base import MiniGPTBase
 from minigpt4.models.options import cfg_get, resolve_path
 from minigpt4.models.qformer import QFormer, QFormerConfig
+from minigpt4.models.weight_sources import WeightSources
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class MiniGPT4(MiniGPTBase):
             p.requires_grad for p in self.Qformer.parameters()
         )
 
-    def load_blip2_qformer(self, path: str) -> None:
+    def load_blip2_qformer(self, path: str) -> LoadReport:
         """BLIP-2 checkpoint (`{"model": ...}`): Q-Former, query_tokens and ln_vision; the rest is reported unused."""
         state = read_state_dict(resolve_path(path), what="BLIP-2 Q-Former (model.q_former_model)")
         wanted = {k: v for k, v in state.items() if k.startswith(BLIP2_PREFIXES)}
@@ -109,7 +110,7 @@ class MiniGPT4(MiniGPTBase):
         required = [
             k for k in self.state_dict() if k.startswith(BLIP2_PREFIXES) and not k.endswith("position_ids")
         ]
-        load_into(self, wanted, f"BLIP-2 Q-Former {path}", required=required, ignorable=BLIP2_UNUSED)
+        return load_into(self, wanted, f"BLIP-2 Q-Former {path}", required=required, ignorable=BLIP2_UNUSED)
 
     @classmethod
     def from_config(cls, cfg: Any, load_weights: bool = True) -> MiniGPT4:
@@ -144,21 +145,20 @@ def qformer_config(cfg: Any, encoder_width: int) -> QFormerConfig:
     )
 
 
-def in_checkpoint(module: nn.Module, ckpt: str) -> bool:
-    """Whether `model.ckpt` gives `module` all its weights: a MiniGPT checkpoint holds every trainable tensor
-    (`load_checkpoint` refuses one without them), so a fully trainable module comes from it (the tiny runs)."""
-    return bool(ckpt) and all(p.requires_grad for p in module.parameters() if p.is_floating_point())
-
-
-def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
+def load_pretrained_parts(model: MiniGPTBase, cfg: Any, report: bool = True) -> WeightSources:
     """ViT weights, then (MiniGPT-4 with Q-Former) BLIP-2, then the MiniGPT checkpoint, as the official order.
-    A part with no pretrained file is reported as RANDOM unless the checkpoint holds it."""
-    ckpt = str(cfg_get(cfg, "ckpt", "") or "")
+
+    Returns which file filled which tensor; with `report`, logs it once and warns about pretrained parts no file
+    filled (a caller that loads more files, as MiniGPT-5, reports after those)."""
+    sources = WeightSources()
+    llm_folder = getattr(model, "llm_weights_folder", "")
+    if llm_folder:
+        keys = [k for k in model.state_dict() if k.startswith("llama_model.")]
+        sources.record(f"LLM folder {llm_folder}", keys)
     vit_ckpt = cfg_get(cfg, "vit_ckpt", "")
     if vit_ckpt:
-        model.load_vit_weights(str(vit_ckpt))
-    elif not in_checkpoint(model.visual_encoder, ckpt):
-        logger.warning("model.vit_ckpt is not set: the EVA ViT keeps its RANDOM initialisation")
+        loaded = model.load_vit_weights(str(vit_ckpt))
+        sources.record(loaded.source, loaded.loaded, prefix="visual_encoder.")
     if getattr(model, "has_qformer", False):
         q_former = str(cfg_get(cfg, "q_former_model", ""))
         if q_former.startswith(("http://", "https://")):
@@ -167,11 +167,12 @@ def load_pretrained_parts(model: MiniGPTBase, cfg: Any) -> None:
                 "and set model.q_former_model to its local path"
             )
         if q_former:
-            model.load_blip2_qformer(q_former)
-        elif not in_checkpoint(model.Qformer, ckpt):
-            logger.warning("model.q_former_model is not set: the Q-Former keeps its RANDOM initialisation")
-    llm_folder = getattr(model, "llm_folder_without_weights", "")
-    if llm_folder and not in_checkpoint(model.llama_model, ckpt):
-        logger.warning("%s holds no LLM weights: the LLM keeps its RANDOM initialisation", llm_folder)
+            loaded = model.load_blip2_qformer(q_former)
+            sources.record(loaded.source, loaded.loaded)
+    ckpt = str(cfg_get(cfg, "ckpt", "") or "")
     if ckpt:
-        model.load_checkpoint(str(ckpt), allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))
+        loaded = model.load_checkpoint(ckpt, allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))
+        sources.record(loaded.source, loaded.loaded)
+    if report:
+        sources.report(model, complete_checkpoint=ckpt or None)
+    return sources

@@ -339,7 +339,8 @@ class MiniGPT5(Minigpt5TrainingForward, VokenGeneration, MiniGPT4):
             **base,
         )
         if load_weights:
-            load_pretrained_parts(model, cfg)
+            # model.ckpt is a MiniGPT-4 checkpoint here (llama_proj only): the stage-2 file is the complete one
+            sources = load_pretrained_parts(model, cfg, report=False)
             allow = bool(cfg_get(cfg, "ckpt_allow_missing", False))
             stage1 = str(cfg_get(cfg, "stage1_ckpt", ""))
             stage2 = str(cfg_get(cfg, "stage2_ckpt", ""))
@@ -348,10 +349,13 @@ class MiniGPT5(Minigpt5TrainingForward, VokenGeneration, MiniGPT4):
                     "model.stage2_ckpt is set without model.stage1_ckpt: a stage-2 checkpoint holds no fc / "
                     "queries (they come from stage 1); set model.stage1_ckpt to the stage-1 .ckpt"
                 )
-            if stage1:
-                model.load_lightning_checkpoint(stage1, stage=1, allow_missing=allow or bool(stage2))
-            if stage2:
-                model.load_lightning_checkpoint(stage2, stage=2, allow_missing=allow)
+            for stage, path in ((1, stage1), (2, stage2)):
+                if path:
+                    loaded = model.load_lightning_checkpoint(
+                        path, stage=stage, allow_missing=allow or (stage == 1 and bool(stage2))
+                    )
+                    sources.record(loaded.source, loaded.loaded)
+            sources.report(model, complete_checkpoint=stage2 or None)
         return model
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.common.paths import LIBRARY_ROOT
 from minigpt4.models import prompting
-from minigpt4.models.checkpoint import BlocksBeyond, load_into, read_state_dict
+from minigpt4.models.checkpoint import BlocksBeyond, LoadReport, load_into, read_state_dict
 from minigpt4.models.eva_vit import (
     EvaVitConfig,
     FP32LayerNorm,
@@ -76,11 +76,10 @@ class MiniGPTBase(GenerationMixin, nn.Module):
         # LLM first, as the official init_llm runs before init_vision_encoder (same random-init order).
         self.llama_tokenizer = self._init_tokenizer(llm.path, load_weights)
         self.llama_model = load_llm(llm, load_weights=load_weights)
-        # a folder without weights (tiny configs): load_pretrained_parts warns unless model.ckpt holds the LLM
+        # the folder the LLM weights came from ("" for a folder without weights: tiny configs, whose LLM comes
+        # from model.ckpt); load_pretrained_parts records it among the model's weight sources
         llm_path = Path(llm.path).expanduser()
-        self.llm_folder_without_weights = (
-            str(llm_path) if load_weights and not has_weight_files(llm_path) else ""
-        )
+        self.llm_weights_folder = str(llm_path) if load_weights and has_weight_files(llm_path) else ""
         if (
             not freeze_llm
         ):  # ours: train the whole LLM (tiny models); quantised int weights cannot take gradients
@@ -156,14 +155,14 @@ class MiniGPTBase(GenerationMixin, nn.Module):
             getattr(self, name).eval()
         return self
 
-    def load_vit_weights(self, path: str) -> None:
+    def load_vit_weights(self, path: str) -> LoadReport:
         """eva_vit_g.pth (flat) into `visual_encoder`; the position table is resized to the image size."""
         state = read_state_dict(resolve_path(path), what="EVA ViT (model.vit_ckpt)")
         if "pos_embed" in state:
             state["pos_embed"] = interpolate_pos_embed(
                 state["pos_embed"], self.visual_encoder.cfg.num_patches
             )
-        load_into(
+        return load_into(
             self.visual_encoder,
             state,
             f"EVA ViT {path}",
@@ -171,11 +170,11 @@ class MiniGPTBase(GenerationMixin, nn.Module):
             ignorable=(BlocksBeyond(self.visual_encoder.cfg.depth),),
         )
 
-    def load_checkpoint(self, path: str, allow_missing: bool = False) -> None:
+    def load_checkpoint(self, path: str, allow_missing: bool = False) -> LoadReport:
         """A MiniGPT checkpoint (`ckpt`): `{"model": trainable tensors}`; every trainable tensor must be there."""
         state = read_state_dict(resolve_path(path), what="MiniGPT checkpoint (model.ckpt)")
         required = [] if allow_missing else [k for k, p in self.named_parameters() if p.requires_grad]
-        load_into(
+        return load_into(
             self,
             state,
             f"MiniGPT checkpoint {path}",

@@ -137,6 +137,39 @@ class DemoPage:
         box = self.element(elem_id).locator("textarea, input[type=text]").first
         box.fill(text)
 
+    def click_example(self, elem_id: str, index: int) -> None:
+        """Click the `index`-th sample of a gr.Examples block (a table row, or a gallery thumbnail for one input)."""
+        self.element(elem_id).locator("tbody tr, button.gallery-item").nth(index).click()
+        self.wait_idle()
+
+    def click_chat_clear(self, chatbot: str) -> None:
+        """The chat's own trash icon (shown once the chat holds messages)."""
+        self.element(chatbot).locator("button[aria-label=Clear]").click()
+        self.wait_idle()
+
+    def text_value(self, elem_id: str) -> str:
+        return self.element(elem_id).locator("textarea, input[type=text]").first.input_value()
+
+    def wait_text_value(self, elem_id: str, value: str, timeout_s: float = 10.0) -> str:
+        """The textbox's text once it equals `value` (an example's values arrive with no spinner), else its last."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.text_value(elem_id) != value:
+            time.sleep(0.2)
+        return self.text_value(elem_id)
+
+    def wait_messages(self, chatbot: str, count: int, timeout_s: float = 10.0) -> list[str]:
+        """The bot messages once there are at least `count` (an unqueued event shows no spinner to wait for)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            said = self.bot_messages(chatbot)
+            if len(said) >= count:
+                return said
+            time.sleep(0.2)
+        shot = self.screenshot(ARTIFACTS / "failure.png")
+        raise AssertionError(
+            f"#{chatbot} shows {self.bot_messages(chatbot)}, not {count} messages (page: {shot})"
+        )
+
     def set_number(self, elem_id: str, value: float) -> None:
         """Set a slider/number component through its number box."""
         box = self.element(elem_id).locator("input[type=number]").first
@@ -200,15 +233,16 @@ class DemoPage:
         return images
 
     def component_image(self, elem_id: str) -> Image.Image | None:
-        """What an image component currently displays, or None when it shows no picture (no img/canvas, or one
-        of nearly a single colour: an image editor keeps an empty canvas)."""
+        """What an image component currently displays, or None when it shows no picture: no img/canvas, or one
+        with almost no colour (an image editor keeps an empty white canvas, under its grey toolbars). The
+        pictures of the tests are colourful (shapes world)."""
         imgs = self.element(elem_id).locator("img, canvas")
         if imgs.count() == 0 or not imgs.first.is_visible():
             return None
         shown = Image.open(io.BytesIO(imgs.first.screenshot())).convert("RGB")
-        pixels = np.asarray(shown).reshape(-1, 3)
-        _, counts = np.unique(pixels // 16, axis=0, return_counts=True)
-        return None if counts.max() / counts.sum() > 0.98 else shown
+        pixels = np.asarray(shown).astype(int)
+        colourful = (pixels.max(axis=-1) - pixels.min(axis=-1)) > 60
+        return shown if colourful.mean() > 0.02 else None
 
     def wait_no_image(self, elem_id: str, timeout_s: float = 5.0) -> bool:
         """True once the image component shows no picture (it may redraw a moment after the event ended)."""
@@ -218,6 +252,16 @@ class DemoPage:
                 return True
             time.sleep(0.2)
         return False
+
+    def wait_image(self, elem_id: str, timeout_s: float = 10.0) -> Image.Image | None:
+        """What the image component shows once it shows a picture (None if it never does within `timeout_s`)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            shown = self.component_image(elem_id)
+            if shown is not None:
+                return shown
+            time.sleep(0.2)
+        return None
 
     def placeholder(self, elem_id: str) -> str:
         return (

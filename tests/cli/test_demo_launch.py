@@ -113,3 +113,67 @@ def test_demo_process_serves_answers(tmp_path, script):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+UNTRUE_WEIGHT_CLAIMS = ("RANDOM", "random weights", "not in the file", "holds no")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["demo.py", "demo_v2.py"])
+def test_default_demo_log_says_once_where_weights_came_from_and_nothing_untrue(tmp_path, script):
+    """`python demo*.py` on the quickstart models: the start-up log names each weight file once and claims no
+    random part (the checkpoint holds them all); a few answers (streamed and not) add no warning lines."""
+    from minigpt4.cli import demo_v1, demo_v2
+
+    tiny = (demo_v1 if script == "demo.py" else demo_v2).TINY_MODEL
+    if not tiny.location.exists():
+        pytest.skip(f"{tiny.location} is missing: run `make quickstart`")
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, script, "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    image = str(REPO / "examples" / "shapes_world" / "red_circle.png")
+    try:
+        url = _wait_serving(server, port, log, script)
+        started = log.read_text()
+        client = Client(url, verbose=False)
+        for _ in range(2):
+            client.predict(handle_file(image), "[vqa] what color is the circle?", api_name="/answer")
+            if script == "demo.py":
+                client.predict(handle_file(image), [], api_name="/upload")
+                client.predict("What is in the image?", [], 1, 0.1, api_name="/ask")
+            else:
+                editor = {"background": handle_file(image), "layers": [], "composite": None}
+                client.predict(editor, "[vqa] what color is the circle?", [], 0.1, False, api_name="/send")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = started.splitlines()
+    untrue = [line for line in lines if any(claim in line for claim in UNTRUE_WEIGHT_CLAIMS)]
+    assert untrue == [], untrue
+    said = [line for line in lines if "weights: " in line]
+    assert len(said) == 1, lines
+    assert f"{tiny.checkpoint_path} -> " in said[0] and "llama_model" in said[0], said[0]
+    after_start = log.read_text()[len(started) :]
+    noise = [line for line in after_start.splitlines() if "Warning" in line or line.startswith("WARNING")]
+    assert noise == [], noise
+
+
+def _wait_serving(server: subprocess.Popen, port: int, log: Path, script: str) -> str:
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return url
+        except OSError:
+            assert server.poll() is None, f"{script} exited: {log.read_text()[-2000:]}"
+            assert time.time() < deadline, f"{script} did not start: {log.read_text()[-2000:]}"
+            time.sleep(0.5)

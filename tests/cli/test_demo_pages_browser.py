@@ -92,7 +92,7 @@ def run_v1(browser, session, trained: bool, example: str, forced: str) -> str:
     """upload, Upload & Start Chat, ask for a description; returns the answer as shown."""
     with serving(demo_v1, session) as url, DemoPage.open(browser, url) as page:
         page.set_number("temperature", LOW_TEMPERATURE)
-        page.upload("image", WORLD / example)
+        page.upload("image_file", WORLD / example)
         page.click("upload")
         page.wait_answer("chatbot")
         assert page.placeholder("textbox") == "Type a question and press Enter"
@@ -121,7 +121,7 @@ def run_v2(browser, session, trained: bool, forced_box: str) -> dict:
     seen: dict = {}
     with serving(demo_v2, session) as url, DemoPage.open(browser, url) as page:
         page.set_number("temperature", LOW_TEMPERATURE)
-        page.upload("image", WORLD / "red_circle.png")
+        page.upload("image_file", WORLD / "red_circle.png")
         assert page.component_image("image") is not None, "the uploaded image is not shown in the image box"
         with _answering(session, trained, forced_box):
             page.ask("textbox", "[refer] the red circle", send="send")
@@ -140,6 +140,8 @@ def run_v2(browser, session, trained: bool, forced_box: str) -> dict:
         page.wait_idle(timeout_s=5)
         seen["restart_s"] = time.monotonic() - started
         seen["after_restart"] = (page.bot_messages("chatbot"), page.wait_no_image("image"))
+        page.ask("textbox", "[vqa] What color is the circle?", send="send")
+        seen["send_after_restart"] = page.wait_messages("chatbot", 1)[-1]
     return seen
 
 
@@ -155,6 +157,7 @@ def test_demo_v2_boxes_the_right_object_and_restarts_clean(browser, v2_session):
     ]
     messages, image_gone = seen["after_restart"]
     assert messages == [] and image_gone, f"Restart left {messages} / an image in the image box"
+    assert seen["send_after_restart"] == demo_v2.NO_IMAGE_YET  # the editor's picture went for the server too
 
 
 def test_demo_v2_check_catches_a_box_on_the_wrong_object(browser):
@@ -184,3 +187,175 @@ def test_spinner_check_catches_a_slow_handler(browser):
                 page.wait_idle(timeout_s=1.5)
     finally:
         app.close()
+
+
+# --- issue #25: bad uploads, the v2 textbox, the chat's trash icon, every example shown ---------------------------
+BAD_FILES = {"notes.txt": "some notes, not a picture\n", "fake.png": "a text file named like a picture\n"}
+TINY = {demo_v1: ("minigpt4", "tiny_vicuna0"), demo_v2: ("minigpt_v2", "tiny")}
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bad_uploads")
+    for name, text in BAD_FILES.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+@pytest.mark.parametrize("demo", [demo_v1, demo_v2], ids=["demo", "demo_v2"])
+def test_a_bad_upload_gets_the_same_sentence_in_both_demos(browser, bad_files, demo, name):
+    """The image components reject these in the browser (gr.Image with a pop-up of its own, the v2 editor
+    silently); the upload box hands them to the server, which says what is wrong, in the chat."""
+    with serving(demo, make_session(*TINY[demo])) as url, DemoPage.open(browser, url) as page:
+        page.upload("image_file", bad_files / name)
+        said = page.wait_messages("chatbot", 1)
+        assert said == [
+            f"{name} is not a readable image (corrupt or not a picture); please upload a PNG, JPEG or WebP file."
+        ]
+        # and the file was not taken as the image
+        assert page.component_image("image") is None
+        if demo is demo_v2:
+            page.ask("textbox", "[vqa] What color is the circle?", send="send")
+            assert page.wait_messages("chatbot", 2)[-1] == demo_v2.NO_IMAGE_YET
+
+
+def test_v2_textbox_is_emptied_after_each_send_and_stops_asking_for_an_image(browser):
+    session = make_session("minigpt_v2", "tiny")
+    with serving(demo_v2, session) as url, DemoPage.open(browser, url) as page:
+        assert page.placeholder("textbox") == demo_v2.UPLOAD_FIRST
+        page.upload("image_file", WORLD / "red_circle.png")
+        assert page.component_image("image") is not None
+        assert page.placeholder("textbox") == demo_v2.TYPE_HERE
+        for turn, send in enumerate(("send", None, "send")):
+            with forced_answer(session, "red"):
+                page.ask("textbox", "[vqa] What color is the circle?", send=send)
+                page.wait_answer("chatbot", previous=turn)
+            assert page.text_value("textbox") == "", f"turn {turn + 1}: the textbox kept the message"
+            assert page.placeholder("textbox") == demo_v2.TYPE_HERE
+
+
+def _recording_prompts(session) -> list[str]:
+    """Make the session's chat record the prompt of every streamed answer (what the model is conditioned on)."""
+    prompts: list[str] = []
+    stream = session.chat.stream_answer_text
+
+    def recording(conv, *args, **kwargs):
+        prompts.append(conv.get_prompt())
+        yield from stream(conv, *args, **kwargs)
+
+    session.chat.stream_answer_text = recording
+    return prompts
+
+
+def test_v2_chat_trash_icon_starts_the_conversation_over(browser):
+    """With earlier turns kept (the official behaviour, option off), the trash icon must drop them too."""
+    session = make_session("minigpt_v2", "tiny")
+    prompts = _recording_prompts(session)
+    with serving(demo_v2, session) as url, DemoPage.open(browser, url) as page:
+        page.upload("image_file", WORLD / "red_circle.png")
+        page.element("forget").locator("input").uncheck()
+        with forced_answer(session, "{<30><42><81><93>}"):
+            page.ask("textbox", "[refer] the red circle", send="send")
+            page.wait_answer("chatbot")
+        with forced_answer(session, "red"):
+            page.ask("textbox", "[vqa] What color is the circle?", send="send")
+            page.wait_answer("chatbot", previous=1)
+        assert "[refer] the red circle" in prompts[-1]  # kept: the check below can see a leak
+        page.click_chat_clear("chatbot")
+        assert page.bot_messages("chatbot") == []
+        with forced_answer(session, "red"):
+            page.ask("textbox", "[vqa] What color is the circle?", send="send")
+            page.wait_answer("chatbot")
+    assert "[refer]" not in prompts[-1] and prompts[-1].count("<ImageHere>") == 1, prompts[-1]
+
+
+def test_v1_chat_trash_icon_starts_the_conversation_over(browser):
+    session = make_session("minigpt4", "tiny_vicuna0")
+    prompts = _recording_prompts(session)
+    with serving(demo_v1, session) as url, DemoPage.open(browser, url) as page:
+        page.upload("image_file", WORLD / "red_circle.png")
+        page.click("upload")
+        page.wait_answer("chatbot")
+        with forced_answer(session, "a red circle"):
+            page.ask("textbox", "What shape is in the image?")
+            page.wait_answer("chatbot", previous=1)
+        page.click_chat_clear("chatbot")
+        assert page.bot_messages("chatbot") == []
+        page.upload("image_file", WORLD / "blue_square.png")
+        page.click("upload")
+        page.wait_answer("chatbot")
+        with forced_answer(session, "a blue square"):
+            page.ask("textbox", "Describe this image.")
+            page.wait_answer("chatbot", previous=1)
+    assert "What shape" not in prompts[-1] and prompts[-1].count("<ImageHere>") == 1, prompts[-1]
+
+
+def _percent_box(truth: dict) -> str:
+    x, y, w, h = truth["objects"][0]["bbox_xywh"]
+    size = truth["width"]
+    corners = (x, y, x + w, y + h)
+    return "{" + "".join(f"<{round(100 * v / size)}>" for v in corners) + "}"
+
+
+def forced_example_answer(prompt: str, truth: dict) -> str:
+    """What a right answer to an example prompt looks like (the random model is made to give it)."""
+    obj = truth["objects"][0]
+    if prompt.startswith("[refer]"):
+        return _percent_box(truth)
+    if prompt.startswith("[vqa]"):
+        return obj["color"]
+    return f"{obj['color']} {obj['shape']}"
+
+
+def check_example_answer(prompt: str, answer: str, chat_image, truth: dict) -> None:
+    obj = truth["objects"][0]
+    if prompt.startswith("[refer]"):
+        check_box(chat_image, truth)
+    elif prompt.startswith("[vqa]") and "color" in prompt.lower():
+        assert obj["color"] in answer.lower(), f"{prompt!r}: {answer!r} does not name the {obj}"
+    elif prompt.startswith("[identify]"):
+        check_caption(answer, truth)
+    else:
+        raise AssertionError(f"no check for the example prompt {prompt!r}: add one")
+
+
+def test_every_example_on_the_v2_page_is_answered_right(browser, v2_session):
+    session, trained = v2_session
+    shown = demo_v2.examples_for(session)
+    assert sorted(Path(image).name for image, _ in shown) == sorted(TRUTH)
+    with serving(demo_v2, session) as url, DemoPage.open(browser, url) as page:
+        page.set_number("temperature", LOW_TEMPERATURE)
+        for row, (image, prompt) in enumerate(shown):
+            truth = TRUTH[Path(image).name]
+            if row:
+                page.click("restart")
+                page.wait_idle()
+            page.click_example("examples", row)
+            assert page.wait_text_value("textbox", prompt) == prompt
+            with _answering(session, trained, forced_example_answer(prompt, truth)):
+                page.click("send")
+                answer = page.wait_answer("chatbot")
+            drawn = page.chat_images("chatbot")
+            check_example_answer(prompt, answer, drawn[-1] if drawn else None, truth)
+
+
+def test_every_example_on_the_v1_page_is_described_right(browser, v1_session):
+    session, trained = v1_session
+    shown = session.example_images()
+    assert sorted(path.name for path in shown) == sorted(TRUTH)
+    with serving(demo_v1, session) as url, DemoPage.open(browser, url) as page:
+        page.set_number("temperature", LOW_TEMPERATURE)
+        for row, path in enumerate(shown):
+            truth = TRUTH[path.name]
+            if row:
+                page.click("restart")
+                page.wait_idle()
+            page.click_example("examples", row)
+            assert page.wait_image("image") is not None, f"example {path.name} did not reach the image box"
+            page.click("upload")
+            page.wait_answer("chatbot")
+            with _answering(session, trained, forced_example_answer("", truth)):
+                page.ask("textbox", "Describe this image in detail.")
+                answer = page.wait_answer("chatbot", previous=1)
+            check_caption(answer, truth)

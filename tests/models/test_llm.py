@@ -27,7 +27,7 @@ def tiny_llm_dir(repo_root, tmp_path_factory):
 
 
 def test_directory_without_weights_builds_random_llm_and_says_so(repo_root, caplog):
-    with caplog.at_level(logging.INFO, logger="minigpt4.models.llm"):
+    with caplog.at_level(logging.DEBUG, logger="minigpt4.models.llm"):
         model = load_llm(
             LlmSettings(path=str(repo_root / "minigpt4" / "assets" / "tiny_llama"), dtype="bfloat16")
         )
