@@ -32,6 +32,7 @@ from minigpt4.common.errors import ConfigError, DataError
 from minigpt4.common.logging import progress
 from minigpt4.datasets.formats.minigpt5 import Minigpt5Record
 from minigpt4.evaluation import minigpt5_metrics as metrics
+from minigpt4.evaluation.minigpt5_paper import paper_cells, paper_entry, paper_footnote
 from minigpt4.evaluation.results import PredictionStore
 
 if TYPE_CHECKING:
@@ -322,9 +323,6 @@ def finish_split(job: Minigpt5Job, split_dir: Path, scorers: Scorers) -> dict[st
 
 # --- summary ------------------------------------------------------------------------------------------------------
 
-# The paper's numbers (arXiv 2310.02239) go here as {benchmark/split: {metric: value}}; not transcribed yet: no
-# verified copy of its tables was at hand, and a wrong number beside ours is worse than none.
-PAPER_NUMBERS: dict[str, dict[str, float]] = {}
 SUMMARY_ORDER = (
     "clip_i", "clip_t", "is", "fid", "story_fid", "sd_baseline_clip_i", "sd_baseline_clip_t", "sd_baseline_is",
     "sd_baseline_fid", "bleu_1", "bleu_2", "rouge_l", "sentence_cosine", "clip_f1", "judge_colour_acc",
@@ -338,7 +336,7 @@ def write_summary(save_path: str | Path, results: Mapping[str, Mapping[str, Any]
     path = save_path / "summary.json"
     summary: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     for key, scores in results.items():
-        summary[key] = {**scores, "paper": PAPER_NUMBERS.get(key, {})}
+        summary[key] = {**scores, "paper": paper_entry(key)}
     save_path.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=1) + "\n")
     (save_path / "summary.md").write_text(markdown_table(summary) + "\n")
@@ -346,19 +344,24 @@ def write_summary(save_path: str | Path, results: Mapping[str, Mapping[str, Any]
 
 
 def markdown_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = ["| benchmark/split | metric | ours | paper |", "|---|---|---|---|"]
+    """Ours beside the paper's MiniGPT-5 and its baseline (SD 2 rows are our `sd_baseline_*` metrics)."""
+    lines = ["| benchmark/split | metric | ours | paper | paper baseline |", "|---|---|---|---|---|"]
+    footnotes = []
     for key in sorted(k for k in summary if k.startswith("minigpt5-")):
         entry = summary[key]
+        paper = entry.get("paper") or {}
         for name in SUMMARY_ORDER:
             if name in entry:
-                value, paper = entry[name], entry.get("paper", {}).get(name)
-                lines.append(f"| {key} | {name} | {_fmt(value)} | {_fmt(paper)} |")
+                lines.append(
+                    f"| {key} | {name} | {_fmt(entry[name])} | {' | '.join(paper_cells(paper, name))} |"
+                )
         lines.append(
-            f"| {key} | n (images generated) | {entry.get('n')} ({entry.get('images_generated')}) | |"
+            f"| {key} | n (images generated) | {entry.get('n')} ({entry.get('images_generated')}) | | |"
         )
         for family, reason in (entry.get("not_computed") or {}).items():
-            lines.append(f"| {key} | {family} | not computed: {reason} | |")
-    return "\n".join(lines)
+            lines.append(f"| {key} | {family} | not computed: {reason} | | |")
+        footnotes.append(paper_footnote(key, paper))
+    return "\n".join([*lines, "", *footnotes])
 
 
 def _fmt(value: Any) -> str:

@@ -11,6 +11,7 @@ from PIL import Image
 from minigpt4.api import inference_model
 from minigpt4.api.inference import clear_cache
 from minigpt4.api.locate import WeightsNotFoundError
+from minigpt4.api.minigpt5 import QUICKSTART_RUN, is_minigpt5_run, quickstart_root
 from minigpt4.api.zoo import get_entry, list_models
 from minigpt4.common.errors import CheckpointError
 from tests.conversation.tiny_minigpt5 import FAST, tiny_minigpt5
@@ -92,3 +93,19 @@ def test_a_run_whose_stage2_tensors_are_missing_is_refused_not_garbage(tmp_path)
     torch.save({"model": {k: v for k, v in state.items() if "lora_" not in k}}, run / "checkpoint_best.pth")
     with pytest.raises(CheckpointError, match="lora_"):
         inference_model("minigpt-5_tiny_shapes", None, "a red circle", device="cpu")
+
+
+# Where `make quickstart` left its runs, read before the autouse fixture points MINIGPT4_QUICKSTART elsewhere.
+TRAINED_ROOT = quickstart_root()
+
+
+@pytest.mark.slow
+def test_the_trained_quickstart_model_answers_a_story_with_text_and_a_picture(monkeypatch):
+    """With `make quickstart` done, the zoo name opens the trained tiny model: text and an image of the scene."""
+    if not is_minigpt5_run(TRAINED_ROOT / QUICKSTART_RUN):
+        pytest.skip("`make quickstart` has not trained the tiny MiniGPT-5 here")
+    monkeypatch.setenv("MINIGPT4_QUICKSTART", str(TRAINED_ROOT))
+    out = inference_model("minigpt-5_tiny_shapes", None, "there is a red circle.", device="cpu", do_sample=False,
+                          repetition_penalty=1.0, guidance_scale=3.0, num_inference_steps=15)  # fmt: skip
+    assert out["pred_text"].strip(), out
+    assert len(out["pred_images"]) == 1 and isinstance(out["pred_images"][0], Image.Image)
