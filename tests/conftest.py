@@ -38,3 +38,16 @@ def parity_dir() -> Path:
     if not PARITY.is_dir():
         pytest.fail(f"parity fixtures not found at {PARITY}: the checkout is incomplete")
     return PARITY
+
+
+@pytest.fixture(autouse=True)
+def minigpt4_log_level_unset():
+    """Tiny builders quieten the `minigpt4` logger (ERROR), also from module-scoped fixtures set up before this
+    one: each test starts with the level unset, so tests that read its messages do not depend on test order."""
+    import logging
+
+    logger = logging.getLogger("minigpt4")
+    level = logger.level
+    logger.setLevel(logging.NOTSET)
+    yield
+    logger.setLevel(level)
