@@ -215,4 +215,6 @@ def test_training_and_cached_generation_raise_no_transformers_deprecation(stage1
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         stage1.compute_losses(batch(stage1), fixed_draws())
-        stage1.generate_answers(None, ["a red circle"], max_new_tokens=3, do_sample=False, generate_images=False)
+        stage1.generate_answers(
+            None, ["a red circle"], max_new_tokens=3, do_sample=False, generate_images=False
+        )
