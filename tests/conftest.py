@@ -51,3 +51,14 @@ def minigpt4_log_level_unset():
     logger.setLevel(logging.NOTSET)
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny models run 10-40x faster on one thread when the CPU is shared (OpenMP spin-waits otherwise)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

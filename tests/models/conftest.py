@@ -36,12 +36,8 @@ def build_tiny(name: str, seed: int = 0, **overrides):
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run 10-40x faster on one thread when the CPU is shared (OpenMP spin-waits otherwise)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def models_run_on_one_thread(single_thread):
+    """Every model test runs on one torch thread (the `single_thread` fixture of tests/conftest.py)."""
 
 
 @pytest.fixture
