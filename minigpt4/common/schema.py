@@ -126,6 +126,7 @@ MODEL_KEYS: dict[str, tuple[type, ...]] = {
     "freeze_llm": FLAG,
     # ours
     "llm_config": MAPPING,  # config.json fields for a randomly initialised LLM (a folder without weights)
+    "random_init": LIST + TEXT,  # pretrained parts that start random on purpose: said, not warned
 }
 
 DATASET_KEYS: dict[str, tuple[type, ...]] = {

@@ -20,7 +20,7 @@ from minigpt4.models.checkpoint import BLIP2_PREFIXES, BLIP2_UNUSED, LoadReport,
 from minigpt4.models.minigpt_base import MiniGPTBase
 from minigpt4.models.options import cfg_get, resolve_path
 from minigpt4.models.qformer import QFormer, QFormerConfig
-from minigpt4.models.weight_sources import WeightSources
+from minigpt4.models.weight_sources import WeightSources, random_init_parts
 
 logger = logging.getLogger(__name__)
 
@@ -174,5 +174,9 @@ def load_pretrained_parts(model: MiniGPTBase, cfg: Any, report: bool = True) -> 
         loaded = model.load_checkpoint(ckpt, allow_missing=bool(cfg_get(cfg, "ckpt_allow_missing", False)))
         sources.record(loaded.source, loaded.loaded)
     if report:
-        sources.report(model, complete_checkpoint=ckpt or None)
+        sources.report(
+            model,
+            complete_checkpoint=ckpt or None,
+            random_by_design=random_init_parts(cfg_get(cfg, "random_init", [])),
+        )
     return sources

@@ -53,6 +53,7 @@ from minigpt4.models.minigpt5_settings import (
 from minigpt4.models.minigpt5_training import Minigpt5Output, Minigpt5TrainingForward, TrainingDraws
 from minigpt4.models.options import cfg_get, resolve_path
 from minigpt4.models.output_mapper import OutputMapper, OutputMapperConfig
+from minigpt4.models.weight_sources import random_init_parts
 
 logger = logging.getLogger(__name__)
 
@@ -355,7 +356,11 @@ class MiniGPT5(Minigpt5TrainingForward, VokenGeneration, MiniGPT4):
                         path, stage=stage, allow_missing=allow or (stage == 1 and bool(stage2))
                     )
                     sources.record(loaded.source, loaded.loaded)
-            sources.report(model, complete_checkpoint=stage2 or None)
+            sources.report(
+                model,
+                complete_checkpoint=stage2 or None,
+                random_by_design=random_init_parts(cfg_get(cfg, "random_init", [])),
+            )
         return model
 
 

@@ -13,6 +13,8 @@ Official keys keep their official defaults. Keys we add (all optional):
   lora_dropout, lora_target_modules   official constructor defaults 0.05, [q_proj, v_proj]
   autocast_dtype                float16 (official maybe_autocast on CUDA) | bfloat16
   ckpt_allow_missing            False: a `ckpt` lacking a trainable tensor is an error
+  random_init                   [] | [vit, qformer, llm]: parts no file fills on purpose (trained from scratch);
+                                logged at INFO instead of the RANDOM-initialisation warning
 """
 
 from __future__ import annotations

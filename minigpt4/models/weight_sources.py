@@ -7,7 +7,8 @@ the loaders record which file filled which key here, and `report` logs:
 
 - one INFO line: each file and the parts it filled;
 - a WARNING per pretrained part (EVA ViT, Q-Former, LLM) with tensors that no file filled: they keep their
-  random initialisation;
+  random initialisation; an INFO line instead for a part that `model.random_init` lists (`[qformer, llm]`: a
+  recipe that trains it from scratch on purpose, as the quickstart's tiny models do);
 - a WARNING when the checkpoint that should hold every trainable tensor lacks some (`model.ckpt_allow_missing`).
 """
 
@@ -16,8 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
+
+from minigpt4.common.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +31,41 @@ class PretrainedPart:
     """A part whose weights must come from a file: its name for people, its key prefixes, how to give it one."""
 
     name: str
+    key: str  # its name in model.random_init
     prefixes: tuple[str, ...]
     fix: str
 
 
 PRETRAINED_PARTS = (
-    PretrainedPart("EVA ViT", ("visual_encoder.",), "set model.vit_ckpt, or a model.ckpt that holds it"),
     PretrainedPart(
-        "Q-Former", ("Qformer.", "query_tokens"), "set model.q_former_model, or a model.ckpt that holds it"
+        "EVA ViT", "vit", ("visual_encoder.",), "set model.vit_ckpt, or a model.ckpt that holds it"
+    ),
+    PretrainedPart(
+        "Q-Former",
+        "qformer",
+        ("Qformer.", "query_tokens"),
+        "set model.q_former_model, or a model.ckpt that holds it",
     ),
     PretrainedPart(
         "LLM",
+        "llm",
         ("llama_model.",),
         "point model.llama_model at a folder with weights, or use a model.ckpt that holds the LLM",
     ),
 )
+
+
+def random_init_parts(value: Any) -> frozenset[str]:
+    """`model.random_init` (a list of part keys, or one) checked against the parts there are."""
+    names = [value] if isinstance(value, str) else list(value or [])
+    known = {part.key for part in PRETRAINED_PARTS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"model.random_init: {', '.join(map(repr, unknown))} is no pretrained part; expected a list of "
+            f"{sorted(known)} (the parts that start from random weights on purpose)"
+        )
+    return frozenset(names)
 
 
 def _is_new_adapter(key: str) -> bool:
@@ -85,15 +109,29 @@ class WeightSources:
         ]
         return [key for key in keys if key not in self.by_key], len(keys)
 
-    def report(self, model: nn.Module, complete_checkpoint: str | None = None) -> None:
+    def report(
+        self,
+        model: nn.Module,
+        complete_checkpoint: str | None = None,
+        random_by_design: frozenset[str] = frozenset(),
+    ) -> None:
         """Log what was loaded from where (once), and warn about what no file filled.
 
-        complete_checkpoint: the file that should hold every trainable tensor (`model.ckpt`), if any."""
+        complete_checkpoint: the file that should hold every trainable tensor (`model.ckpt`), if any.
+        random_by_design: keys of the parts that start random on purpose (`model.random_init`): said, not warned."""
         logger.info("%s", self.summary())
         warned: set[str] = set()
         for part in PRETRAINED_PARTS:
             missing, total = self.unfilled(model, part)
-            if missing:
+            if missing and part.key in random_by_design:
+                logger.info(
+                    "%s: %d of its %d tensors start from RANDOM initialisation, as model.random_init asks",
+                    part.name,
+                    len(missing),
+                    total,
+                )
+                warned.update(missing)
+            elif missing:
                 logger.warning(
                     "%s: %d of its %d tensors are in no weight file and keep their RANDOM initialisation "
                     "(e.g. %s); %s",

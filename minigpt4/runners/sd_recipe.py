@@ -69,6 +69,10 @@ class SdRecipe:
     unet_steps: int = 1200
     unet_lr: float = 2e-3
     unet_batch: int = 64
+    unet_lr_decay: str = "constant"  # or "cosine": to 0 over unet_steps (fewer colour mix-ups at the end)
+    unet_ema: float = (
+        0.0  # > 0: the saved UNet and text encoder are the exponential moving average (e.g. 0.99)
+    )
     caption_dropout: float = 0.1
     seed: int = 0
 
@@ -232,6 +236,17 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, reci
     losses = []
     parameters = [*unet.parameters(), *text_encoder.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=recipe.unet_lr, weight_decay=0.0)
+    schedule = None
+    if recipe.unet_lr_decay == "cosine":
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.unet_steps)
+    elif recipe.unet_lr_decay != "constant":
+        raise ValueError(f"SdRecipe.unet_lr_decay {recipe.unet_lr_decay!r}: expected 'constant' or 'cosine'")
+    average = None
+    if recipe.unet_ema > 0:
+        average = torch.optim.swa_utils.AveragedModel(
+            torch.nn.ModuleList([unet, text_encoder]),
+            multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.unet_ema),
+        )
     unet.train()
     text_encoder.train()
     for _ in progress(range(recipe.unet_steps), desc="tiny SD: UNet"):
@@ -249,7 +264,15 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, reci
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        if average is not None:
+            average.update_parameters(torch.nn.ModuleList([unet, text_encoder]))
         losses.append(loss.item())
+    if average is not None:
+        averaged_unet, averaged_text = average.module
+        unet.load_state_dict(averaged_unet.state_dict())
+        text_encoder.load_state_dict(averaged_text.state_dict())
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
     return losses

@@ -53,6 +53,39 @@ def test_thread_count_follows_omp_num_threads_when_set(monkeypatch):
     assert thread_count() == max(1, os.cpu_count() or 1)
 
 
+POLICY_WHEN_TORCH_LOADS = """
+import os, runpy, sys
+
+class SeeTorchLoad:
+    def find_spec(self, name, path, target=None):
+        if name == "torch":
+            print("OMP_WAIT_POLICY when torch loads:", os.environ.get("OMP_WAIT_POLICY"))
+            sys.meta_path.remove(self)
+        return None
+
+sys.meta_path.insert(0, SeeTorchLoad())
+sys.argv = ["quickstart", "--help"]
+runpy.run_module("minigpt4.quickstart", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_quickstart_sets_a_passive_openmp_wait_policy_before_torch_loads(given, expected):
+    """OpenMP reads the policy once, when torch loads: set later it would change nothing."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    done = subprocess.run(
+        [sys.executable, "-c", POLICY_WHEN_TORCH_LOADS], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"OMP_WAIT_POLICY when torch loads: {expected}" in done.stdout
+
+
 def test_only_minigpt4_runs_every_minigpt4_v2_step_and_skips_minigpt5(tmp_path, monkeypatch):
     """`--only minigpt4`: world, encoder, each stage in order, both evaluations, results.json with the seconds of
     every step; the MiniGPT-5 part never starts. The steps themselves are recorded, not run."""

@@ -58,3 +58,26 @@ def test_a_checkpoint_lacking_tensors_still_warns(tiny, tmp_path, caplog):
     records = _build(tiny, tmp_path, without_proj, caplog, ckpt_allow_missing=True)
     warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
     assert any("lacks 2 trainable tensors (e.g. llama_proj." in w for w in warnings), warnings
+
+
+def test_random_init_says_a_part_starts_random_on_purpose_instead_of_warning(tiny, tmp_path, caplog):
+    _, _, state = tiny
+    without_llm = {k: v for k, v in state.items() if not k.startswith("llama_model.")}
+    records = _build(tiny, tmp_path, without_llm, caplog, ckpt_allow_missing=True, random_init=["llm"])
+    assert [r.getMessage() for r in records if r.levelno >= logging.WARNING] == []
+    said = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert any(t.startswith("LLM:") and "RANDOM" in t and "model.random_init" in t for t in said), said
+
+    # a part the list does not name still warns
+    without_both = {k: v for k, v in without_llm.items() if not k.startswith(("Qformer.", "query_tokens"))}
+    records = _build(tiny, tmp_path, without_both, caplog, ckpt_allow_missing=True, random_init=["llm"])
+    warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+    assert [w.split(":")[0] for w in warnings] == ["Q-Former"], warnings
+
+
+def test_random_init_names_an_unknown_part(tiny, tmp_path, caplog):
+    from minigpt4.common.errors import ConfigError
+
+    _, _, state = tiny
+    with pytest.raises(ConfigError, match=r"model.random_init: 'lm' is no pretrained part.*'llm'"):
+        _build(tiny, tmp_path, state, caplog, random_init=["lm"])
