@@ -51,7 +51,7 @@ GENERATION = {
     "do_sample": False,
     "repetition_penalty": 1.0,
     "force_generation": False,
-    "guidance_scale": 3.0,
+    "guidance_scale": 2.0,
     "num_inference_steps": 15,
 }
 INPUT_IMAGE_SIZE = 112  # the shapes configs' minigpt5_input_image size (the tiny encoder's)
