@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_minigpt4_v2": round(time.time() - start, 1),
         "seconds_by_step": seconds,
         "threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),  # set by `python -m minigpt4.quickstart`
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", ""),  # set by `python -m minigpt4.quickstart`
         "checkpoints": {k: str(v) for k, v in checkpoints.items()},
     }
     if args.only != "minigpt4":
