@@ -83,6 +83,7 @@ RUN_KEYS: dict[str, tuple[type, ...]] = {
     "progress_bar": FLAG,
     # ours, fast paths (README "Fast paths"); absent/false/0 = the official recipe
     "cache_image_features": FLAG,  # reuse the frozen image side's output per processed image across epochs
+    "cache_processed_images": FLAG,  # map-style datasets keep each processed image in memory after its first load
     "length_bucket_batches": INTEGER,  # sort each window of N batches by text length; 0 = shuffled batches
     "compile_image_encoder": FLAG,  # torch.compile the frozen EVA ViT
     # ours, MiniGPT-5 (runner_minigpt5, task minigpt5_generation)

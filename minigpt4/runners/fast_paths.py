@@ -5,6 +5,8 @@
 * `run.length_bucket_batches`: batches of similar text length (datasets/mixing.py `LengthBucketedSampler`);
   applied where the train loader is built.
 * `run.compile_image_encoder`: `torch.compile` of the EVA ViT, in place (state-dict keys unchanged).
+* `run.cache_processed_images`: map-style datasets keep each processed image in memory after its first load
+  (no decode, resize or normalisation in later epochs); refused when an image processor is random.
 
 Tests: tests/runners/test_fast_paths.py (same losses and outputs as the default path).
 """
@@ -26,11 +28,20 @@ def random_image_processors(train_datasets: Mapping[str, Any]) -> list[str]:
     """`name (Processor)` for every training dataset whose image processor is random."""
     found = []
     for name, dataset in train_datasets.items():
-        for attribute in ("vis_processor", "output_vis_processor"):
-            processor = getattr(dataset, attribute, None)
-            if processor is not None and getattr(processor, "is_random", False):
-                found.append(f"{name} ({attribute} {type(processor).__name__})")
+        for part in _leaf_datasets(dataset):
+            for attribute in ("vis_processor", "output_vis_processor"):
+                processor = getattr(part, attribute, None)
+                if processor is not None and getattr(processor, "is_random", False):
+                    found.append(f"{name} ({attribute} {type(processor).__name__})")
     return found
+
+
+def _leaf_datasets(dataset: Any) -> list[Any]:
+    """The datasets a (possibly nested) ConcatDataset joins, or the dataset itself."""
+    inner = getattr(dataset, "datasets", None)
+    if inner is None:
+        return [dataset]
+    return [leaf for part in inner for leaf in _leaf_datasets(part)]
 
 
 def apply_fast_paths(model: nn.Module, run_cfg: Any, train_datasets: Mapping[str, Any]) -> None:
@@ -51,6 +62,27 @@ def apply_fast_paths(model: nn.Module, run_cfg: Any, train_datasets: Mapping[str
             )
         model.enable_image_feature_cache()
         logger.info("caching the frozen image features per processed image (run.cache_image_features)")
+    if run_cfg.get("cache_processed_images", False):
+        random_ones = random_image_processors(train_datasets)
+        if random_ones:
+            raise ConfigError(
+                "run.cache_processed_images: the image processor of "
+                f"{', '.join(random_ones)} is random (augmentation), so an image differs every epoch and cannot "
+                "be kept; turn the augmentation off (random_resized_crop / random_flip: false) or set "
+                "run.cache_processed_images=False"
+            )
+        cached = []
+        for name, dataset in train_datasets.items():
+            parts = [
+                part for part in _leaf_datasets(dataset) if hasattr(part, "enable_processed_image_cache")
+            ]
+            for part in parts:
+                part.enable_processed_image_cache()
+            if parts:
+                cached.append(name)
+        logger.info(
+            "keeping processed images in memory for %s (run.cache_processed_images)", ", ".join(cached)
+        )
     if run_cfg.get("compile_image_encoder", False):
         if not hasattr(model, "compile_image_encoder"):
             raise ConfigError(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from minigpt4.common.errors import ConfigError
+from minigpt4.datasets.formats.annotation_dataset import RecordDataset
 from minigpt4.datasets.mixing import LengthBucketedSampler, build_train_loader, record_text_length
 from minigpt4.models.prompting import IGNORE_INDEX
 from minigpt4.processors.image import Blip2ImageTrainProcessor
@@ -289,3 +290,60 @@ def test_compiled_image_encoder_matches_eager(tmp_path):
         compiled = model.visual_encoder(images)
     assert set(model.state_dict()) == keys  # compiled in place: checkpoints keep their keys
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+
+
+# -- run.cache_processed_images --------------------------------------------------------------------
+
+
+class CountingImages(RecordDataset):
+    """Records are image file names; counts how often a file is opened and decoded."""
+
+    def __init__(self, folder, names, vis_processor) -> None:
+        super().__init__(vis_processor, None, folder, names, name="counting")
+        self.opened = 0
+
+    def open_image(self, relative):
+        self.opened += 1
+        return super().open_image(relative)
+
+    def sample(self, record):
+        image, size = self.load_image(record)
+        return {"image": image, "size": size}
+
+
+def counting_images(tmp_path, processor) -> CountingImages:
+    from PIL import Image
+
+    names = []
+    for index, colour in enumerate(["red", "blue", "green"]):
+        Image.new("RGB", (40 + index, 30), colour).save(tmp_path / f"{index}.png")
+        names.append(f"{index}.png")
+    return CountingImages(tmp_path, names, processor)
+
+
+def test_processed_images_are_kept_after_their_first_load_and_equal_fresh_ones(tmp_path):
+    from torch.utils.data import ConcatDataset
+
+    from minigpt4.processors.image import Blip2ImageEvalProcessor
+    from minigpt4.runners.fast_paths import apply_fast_paths
+
+    fresh = counting_images(tmp_path, Blip2ImageEvalProcessor(image_size=32))
+    cached = counting_images(tmp_path, Blip2ImageEvalProcessor(image_size=32))
+    apply_fast_paths(torch.nn.Module(), {"cache_processed_images": True}, {"mix": ConcatDataset([cached])})
+    for _ in range(2):  # two epochs
+        for index in range(3):
+            a, b = fresh[index], cached[index]
+            assert torch.equal(a["image"], b["image"]) and a["size"] == b["size"] == (40 + index, 30)
+    assert (fresh.opened, cached.opened) == (6, 3)
+
+
+def test_processed_image_cache_refuses_a_random_processor(tmp_path):
+    from torch.utils.data import ConcatDataset
+
+    from minigpt4.runners.fast_paths import apply_fast_paths
+
+    dataset = counting_images(tmp_path, Blip2ImageTrainProcessor(image_size=32, random_resized_crop=True))
+    for given in (dataset, ConcatDataset([dataset])):
+        with pytest.raises(ConfigError, match=r"run.cache_processed_images: .*counting_set .*is random"):
+            apply_fast_paths(torch.nn.Module(), {"cache_processed_images": True}, {"counting_set": given})
+    assert dataset.processed_images is None
