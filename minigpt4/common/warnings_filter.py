@@ -55,6 +55,17 @@ KNOWN_LOG_RECORDS = (
         # tiny models never run 4-bit at all
         why="bitsandbytes falls back to its built-in CPU 4-bit kernel when the optional hub kernel is not trusted",
     ),
+    *(
+        KnownLogRecord(
+            logger="transformers.utils.import_utils",
+            message_start=f"`{name}` requires torchvision (not installed); falling back to `{name}Pil`",
+            # logged once when diffusers' StableDiffusionPipeline module (MiniGPT-5's image decoder) imports these
+            # names as the types of optional pipeline parts we never pass; torchvision cannot be installed on CPU
+            # machines (its registry wheel replaces the CPU torch), and the PIL classes are the old behaviour
+            why="diffusers imports image-processor types for optional SD parts; without torchvision they are PIL",
+        )
+        for name in ("CLIPImageProcessor", "SiglipImageProcessor")
+    ),
 )
 
 

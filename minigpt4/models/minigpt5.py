@@ -387,5 +387,7 @@ __all__ = ["MiniGPT5", "Minigpt5Lora", "Minigpt5Output", "TrainingDraws", "Voken
 
 
 def cache_keyword(llm: nn.Module) -> str:
-    """The name under which this transformers version's LLM forward takes its KV cache."""
-    return "cache" if "cache" in inspect.signature(llm.forward).parameters else "past_key_values"
+    """The name under which this transformers version's LLM forward takes its KV cache (a LoRA-wrapped LLM passes
+    its keyword arguments on to the model it wraps, so that model's signature decides)."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

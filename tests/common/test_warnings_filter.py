@@ -97,6 +97,27 @@ def test_the_bitsandbytes_cpu_kernel_notice_is_dropped_and_nothing_else(caplog):
     assert [r.getMessage() for r in caplog.records] == ["CPU 8-bit matmul failed: a real problem"]
 
 
+def test_importing_the_sd_pipeline_without_torchvision_logs_nothing():
+    """diffusers' StableDiffusionPipeline module (MiniGPT-5's decoder) imports CLIP/Siglip image-processor names;
+    without torchvision transformers logs a fallback notice for each, which the filter drops (a fresh process:
+    transformers logs it once per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from minigpt4.common.warnings_filter import quiet_known_warnings; quiet_known_warnings(); "
+        "import diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion; "
+        "from transformers import CLIPImageProcessor; print(CLIPImageProcessor.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "requires torchvision" not in done.stderr, done.stderr[-2000:]
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        assert done.stdout.strip() == "CLIPImageProcessorPil"
+
+
 def test_random_parts_are_reported_only_when_the_checkpoint_does_not_hold_them(tmp_path, caplog):
     """The demos open the quickstart run through model.ckpt, which holds the tiny ViT-less Q-Former and LLM:
     no "RANDOM" warning then; without a checkpoint each random part still warns."""

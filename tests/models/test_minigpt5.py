@@ -208,13 +208,15 @@ def test_a_row_that_stops_early_keeps_its_stop_and_is_padded(stage1):
     assert trace.sequences[0, 1:].tolist() == [5, eos, eos, eos]
 
 
-def test_training_and_cached_generation_raise_no_transformers_deprecation(stage1):
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])  # stage 2: the LLM is LoRA-wrapped (peft)
+def test_training_and_cached_generation_raise_no_transformers_deprecation(stage, request):
     """The LLM's KV cache is passed under the name this transformers version takes (no FutureWarning per call)."""
     import warnings
 
+    model = request.getfixturevalue(stage)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
-        stage1.compute_losses(batch(stage1), fixed_draws())
-        stage1.generate_answers(
+        model.compute_losses(batch(model), fixed_draws())
+        model.generate_answers(
             None, ["a red circle"], max_new_tokens=3, do_sample=False, generate_images=False
         )
