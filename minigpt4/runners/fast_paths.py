@@ -6,7 +6,8 @@
   applied where the train loader is built.
 * `run.compile_image_encoder`: `torch.compile` of the EVA ViT, in place (state-dict keys unchanged).
 * `run.cache_processed_images`: map-style datasets keep each processed image in memory after its first load
-  (no decode, resize or normalisation in later epochs); refused when an image processor is random.
+  (no decode, resize or normalisation in later epochs); refused when an image processor is random. It pays where
+  few images are read many times; in the quickstart's v2 mix (most images read a few times) it cost memory and time.
 
 Tests: tests/runners/test_fast_paths.py (same losses and outputs as the default path).
 """
