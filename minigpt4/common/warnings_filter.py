@@ -34,6 +34,15 @@ KNOWN_WARNINGS = (
         # on every LoRA model; nothing in the user's hands or ours changes it until peft reads the new name
         why="peft reads transformers' deprecated is_gradient_checkpointing when it wraps a LoRA model",
     ),
+    KnownWarning(
+        message=r"enable_nested_tensor is True, but self.use_nested_tensor is False because encoder_layer.norm_first",
+        category=UserWarning,
+        module=r"torch\.nn\.modules\.transformer",
+        # MiniGPT-5's output mapper is the official nn.Transformer(norm_first=True), which builds its encoder with
+        # the nested-tensor fast path on and then finds it unusable; that path only serves padded inference
+        # batches, which the mapper never gets, and building it differently would change the official module
+        why="nn.Transformer(norm_first=True) (MiniGPT-5's official output mapper) notes its unused nested-tensor path",
+    ),
 )
 
 

@@ -97,6 +97,18 @@ def test_the_bitsandbytes_cpu_kernel_notice_is_dropped_and_nothing_else(caplog):
     assert [r.getMessage() for r in caplog.records] == ["CPU 8-bit matmul failed: a real problem"]
 
 
+def test_building_the_minigpt5_output_mapper_warns_nothing():
+    from minigpt4.models.output_mapper import OutputMapper, OutputMapperConfig
+
+    config = OutputMapperConfig(llm_width=16, width=8, num_queries=4, num_encoder_layers=1, num_decoder_layers=1,
+                                feedforward=16, num_heads=2)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_warnings()
+        OutputMapper(config)
+    assert [str(w.message) for w in caught] == []
+
+
 def test_importing_the_sd_pipeline_without_torchvision_logs_nothing():
     """diffusers' StableDiffusionPipeline module (MiniGPT-5's decoder) imports CLIP/Siglip image-processor names;
     without torchvision transformers logs a fallback notice for each, which the filter drops (a fresh process:
