@@ -74,9 +74,9 @@ class SdRecipe:
     unet_steps: int = 1200
     unet_lr: float = 2e-3
     unet_batch: int = 64
-    unet_lr_decay: str = "constant"  # or "cosine": to 0 over unet_steps (fewer colour mix-ups at the end)
+    unet_lr_decay: str = "cosine"  # to 0 over unet_steps ("constant": the recipe before)
     unet_ema: float = (
-        0.0  # > 0: the saved UNet and text encoder are the exponential moving average (e.g. 0.99)
+        0.995  # the saved UNet and text encoder are this moving average of the steps (0: the last)
     )
     caption_dropout: float = 0.1
     whole_word_tokens: bool = True  # the captions' words as single tokens, as a real CLIP vocabulary has them
@@ -282,11 +282,11 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, reci
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.unet_steps)
     elif recipe.unet_lr_decay != "constant":
         raise ValueError(f"SdRecipe.unet_lr_decay {recipe.unet_lr_decay!r}: expected 'constant' or 'cosine'")
+    trained = torch.nn.ModuleList([unet, text_encoder])
     average = None
     if recipe.unet_ema > 0:
         average = torch.optim.swa_utils.AveragedModel(
-            torch.nn.ModuleList([unet, text_encoder]),
-            multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.unet_ema),
+            trained, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.unet_ema)
         )
     unet.train()
     text_encoder.train()
@@ -308,12 +308,10 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents, captions, reci
         if schedule is not None:
             schedule.step()
         if average is not None:
-            average.update_parameters(torch.nn.ModuleList([unet, text_encoder]))
+            average.update_parameters(trained)
         losses.append(loss.item())
     if average is not None:
-        averaged_unet, averaged_text = average.module
-        unet.load_state_dict(averaged_unet.state_dict())
-        text_encoder.load_state_dict(averaged_text.state_dict())
+        trained.load_state_dict(average.module.state_dict())
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
     return losses
