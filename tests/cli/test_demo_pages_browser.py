@@ -270,24 +270,24 @@ def test_v2_chat_trash_icon_starts_the_conversation_over(browser):
     assert "[refer]" not in prompts[-1] and prompts[-1].count("<ImageHere>") == 1, prompts[-1]
 
 
+def _v1_upload_and_ask(page, session, image: str, question: str, answer: str) -> None:
+    """demo.py: upload `image`, start the chat, ask `question` and wait for the forced `answer`."""
+    page.upload("image_file", WORLD / image)
+    page.click("upload")
+    page.wait_answer("chatbot")
+    with forced_answer(session, answer):
+        page.ask("textbox", question)
+        page.wait_answer("chatbot", previous=1)
+
+
 def test_v1_chat_trash_icon_starts_the_conversation_over(browser):
     session = make_session("minigpt4", "tiny_vicuna0")
     prompts = _recording_prompts(session)
     with serving(demo_v1, session) as url, DemoPage.open(browser, url) as page:
-        page.upload("image_file", WORLD / "red_circle.png")
-        page.click("upload")
-        page.wait_answer("chatbot")
-        with forced_answer(session, "a red circle"):
-            page.ask("textbox", "What shape is in the image?")
-            page.wait_answer("chatbot", previous=1)
+        _v1_upload_and_ask(page, session, "red_circle.png", "What shape is in the image?", "a red circle")
         page.click_chat_clear("chatbot")
         assert page.bot_messages("chatbot") == []
-        page.upload("image_file", WORLD / "blue_square.png")
-        page.click("upload")
-        page.wait_answer("chatbot")
-        with forced_answer(session, "a blue square"):
-            page.ask("textbox", "Describe this image.")
-            page.wait_answer("chatbot", previous=1)
+        _v1_upload_and_ask(page, session, "blue_square.png", "Describe this image.", "a blue square")
     assert "What shape" not in prompts[-1] and prompts[-1].count("<ImageHere>") == 1, prompts[-1]
 
 
